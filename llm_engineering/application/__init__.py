@@ -1,0 +1,1 @@
+"""The logic of LLM Twin: crawling, preprocessing, datasets, RAG and evaluation."""

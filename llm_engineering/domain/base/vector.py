@@ -1,0 +1,174 @@
+"""An ODM over Qdrant for cleaned (payload only) and embedded (vector + payload) collections.
+
+A concrete class sets ``collection`` and, if it carries a vector, ``vector_field`` (default
+``embedding``). Point ids are the documents' own deterministic UUIDs, so re-upserting the same
+chunk overwrites it instead of duplicating it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel, Field
+
+from llm_engineering.infrastructure.db.qdrant import get_qdrant_client
+
+VECTOR_CLASSES: dict[str, type[VectorBaseDocument]] = {}
+
+
+class VectorBaseDocument(BaseModel):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+
+    collection: ClassVar[str | None] = None
+    has_vector: ClassVar[bool] = False
+    indexed_payload: ClassVar[tuple[str, ...]] = ("document_id", "author_id")
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if cls.__dict__.get("collection"):
+            VECTOR_CLASSES[cls.__name__] = cls
+
+    # ---- conversion --------------------------------------------------------------------------
+    def to_point(self):
+        from qdrant_client.models import PointStruct
+
+        payload = self.model_dump(mode="json", exclude={"id", "embedding"})
+        vector = list(getattr(self, "embedding")) if self.has_vector else {}
+        return PointStruct(id=str(self.id), vector=vector, payload=payload)
+
+    @classmethod
+    def from_point(cls, point: Any) -> Self:
+        data = dict(point.payload or {})
+        data["id"] = point.id
+        if cls.has_vector and getattr(point, "vector", None) is not None:
+            data["embedding"] = point.vector
+        return cls.model_validate(data)
+
+    # ---- collections -------------------------------------------------------------------------
+    @classmethod
+    def _client(cls):
+        if not cls.collection:
+            raise TypeError(f"{cls.__name__} has no collection")
+        return get_qdrant_client()
+
+    @classmethod
+    def collection_exists(cls) -> bool:
+        return cls._client().collection_exists(cls.collection)
+
+    @classmethod
+    def create_collection(cls, vector_size: int | None = None) -> bool:
+        """Create the collection if missing (cosine distance); returns True when created."""
+        from qdrant_client.models import Distance, PayloadSchemaType, VectorParams
+
+        client = cls._client()
+        if client.collection_exists(cls.collection):
+            return False
+        if cls.has_vector:
+            if not vector_size:
+                raise ValueError(f"{cls.__name__} needs a vector size to create its collection")
+            config: Any = VectorParams(size=vector_size, distance=Distance.COSINE)
+        else:
+            config = {}
+        client.create_collection(cls.collection, vectors_config=config)
+        for field in cls.indexed_payload:  # ignored by local mode, used by a server
+            client.create_payload_index(cls.collection, field, PayloadSchemaType.KEYWORD)
+        return True
+
+    @classmethod
+    def delete_collection(cls) -> None:
+        client = cls._client()
+        if client.collection_exists(cls.collection):
+            client.delete_collection(cls.collection)
+
+    # ---- writes ------------------------------------------------------------------------------
+    @classmethod
+    def bulk_upsert(cls, documents: Sequence[VectorBaseDocument], batch_size: int = 1024) -> int:
+        """Upsert points in large batches; creates the collection when missing."""
+        if not documents:
+            return 0
+        if not cls.collection_exists():
+            size = len(getattr(documents[0], "embedding")) if cls.has_vector else None
+            cls.create_collection(size)
+        client = cls._client()
+        for start in range(0, len(documents), batch_size):
+            batch = documents[start : start + batch_size]
+            client.upsert(cls.collection, points=[d.to_point() for d in batch], wait=True)
+        return len(documents)
+
+    @classmethod
+    def delete_where(cls, **filters: Any) -> None:
+        """Delete every point whose payload matches ``filters`` (e.g. ``document_id=...``)."""
+        from qdrant_client.models import FilterSelector
+
+        if not cls.collection_exists():
+            return
+        cls._client().delete(cls.collection, points_selector=FilterSelector(filter=build_filter(filters)), wait=True)
+
+    @classmethod
+    def delete_ids(cls, ids: Sequence[uuid.UUID | str]) -> None:
+        from qdrant_client.models import PointIdsList
+
+        if ids and cls.collection_exists():
+            cls._client().delete(cls.collection, points_selector=PointIdsList(points=[str(i) for i in ids]), wait=True)
+
+    # ---- reads -------------------------------------------------------------------------------
+    @classmethod
+    def count(cls, **filters: Any) -> int:
+        if not cls.collection_exists():
+            return 0
+        return cls._client().count(cls.collection, count_filter=build_filter(filters), exact=True).count
+
+    @classmethod
+    def scroll(cls, batch_size: int = 1024, with_vectors: bool = False, **filters: Any) -> Iterator[Self]:
+        """Every point (matching ``filters``), page by page."""
+        if not cls.collection_exists():
+            return
+        offset = None
+        while True:
+            points, offset = cls._client().scroll(
+                cls.collection,
+                scroll_filter=build_filter(filters),
+                limit=batch_size,
+                offset=offset,
+                with_payload=True,
+                with_vectors=with_vectors and cls.has_vector,
+            )
+            for point in points:
+                yield cls.from_point(point)
+            if offset is None:
+                return
+
+    @classmethod
+    def search(cls, query_vector: Sequence[float], limit: int = 10, **filters: Any) -> list[tuple[Self, float]]:
+        """Nearest points by cosine similarity, best first, with their scores."""
+        if not cls.has_vector:
+            raise TypeError(f"{cls.__name__} has no vectors to search")
+        if not cls.collection_exists():
+            return []
+        result = cls._client().query_points(
+            cls.collection,
+            query=list(query_vector),
+            query_filter=build_filter(filters),
+            limit=limit,
+            with_payload=True,
+        )
+        return [(cls.from_point(p), p.score) for p in result.points]
+
+
+def build_filter(filters: dict[str, Any]):
+    """Equality payload filters (a list/tuple/set value means "any of")."""
+    from qdrant_client.models import FieldCondition, Filter, MatchAny, MatchValue
+
+    if not filters:
+        return None
+    conditions = []
+    for key, value in filters.items():
+        if isinstance(value, (list, tuple, set)):
+            match: Any = MatchAny(any=[str(v) if isinstance(v, uuid.UUID) else v for v in value])
+        else:
+            match = MatchValue(value=str(value) if isinstance(value, uuid.UUID) else value)
+        conditions.append(FieldCondition(key=key, match=match))
+    return Filter(must=conditions)

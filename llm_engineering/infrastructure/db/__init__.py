@@ -1,0 +1,1 @@
+"""Document warehouse and vector store adapters."""

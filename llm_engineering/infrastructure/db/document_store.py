@@ -1,0 +1,456 @@
+"""The warehouse port: a narrow document-store interface with two adapters.
+
+Documents are JSON-native dicts whose primary key is ``_id`` (a string). Collections declare
+unique fields; both adapters enforce them in the store itself, not only in our code.
+
+* ``SQLiteDocumentStore`` (default): one SQLite file in WAL mode, a table per collection holding
+  JSON text, unique expression indexes on declared keys. Writes run in ``BEGIN IMMEDIATE``
+  transactions, so a batch is all-or-nothing and several threads and processes can write at
+  once without losing rows.
+* ``MongoDocumentStore``: pymongo, used when ``DATABASE_HOST`` is a ``mongodb://`` URI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from llm_engineering.exceptions import ConfigurationError, DuplicateKeyError, StoreUnavailableError
+
+Filters = dict[str, Any]
+_FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_COLLECTION_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class DocumentStore(ABC):
+    """What the ODM needs from a warehouse, and nothing more."""
+
+    @abstractmethod
+    def ensure_collection(self, collection: str, unique: Sequence[str] = (), indexed: Sequence[str] = ()) -> None:
+        """Create the collection and its indexes if missing (idempotent)."""
+
+    @abstractmethod
+    def insert_many(self, collection: str, docs: Sequence[dict]) -> int:
+        """Insert new documents; on any duplicate key nothing is written and DuplicateKeyError is raised."""
+
+    @abstractmethod
+    def upsert_many(self, collection: str, docs: Sequence[dict], key: str = "_id") -> tuple[int, int]:
+        """Insert or replace documents matched on ``key``; returns (inserted, updated).
+
+        When ``key`` is not ``_id``, an existing document keeps its ``_id``.
+        """
+
+    @abstractmethod
+    def find(self, collection: str, filters: Filters | None = None, limit: int | None = None) -> list[dict]:
+        """Documents matching equality filters (dotted paths, ``{"$in": [...]}``), in insertion order."""
+
+    @abstractmethod
+    def count(self, collection: str, filters: Filters | None = None) -> int: ...
+
+    @abstractmethod
+    def delete(self, collection: str, filters: Filters | None = None) -> int:
+        """Delete matching documents; returns how many."""
+
+    @abstractmethod
+    def collections(self) -> list[str]: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def find_one(self, collection: str, filters: Filters | None = None) -> dict | None:
+        found = self.find(collection, filters, limit=1)
+        return found[0] if found else None
+
+
+def _check_name(name: str, pattern: re.Pattern, what: str) -> str:
+    if not pattern.match(name):
+        raise ValueError(f"invalid {what} name: {name!r}")
+    return name
+
+
+def _key_value(doc: dict, key: str) -> Any:
+    value: Any = doc
+    for part in key.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _duplicates_in_batch(docs: Sequence[dict], keys: Iterable[str]) -> None:
+    for key in keys:
+        seen: set = set()
+        for doc in docs:
+            value = _key_value(doc, key)
+            if value is None:
+                continue
+            marker = json.dumps(value, sort_keys=True)
+            if marker in seen:
+                raise DuplicateKeyError(f"duplicate {key}={value!r} within the batch; nothing was written")
+            seen.add(marker)
+
+
+# --------------------------------------------------------------------------------------------
+# SQLite (embedded default)
+# --------------------------------------------------------------------------------------------
+
+
+class SQLiteDocumentStore(DocumentStore):
+    """JSON documents in SQLite (WAL), safe across threads and processes."""
+
+    def __init__(self, path: str | Path, busy_timeout_s: float = 60.0):
+        self.path = Path(path)
+        self.busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+        self._unique: dict[str, tuple[str, ...]] = {}
+        self._known: set[str] = set()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailableError(f"cannot create the warehouse folder {self.path.parent}: {exc}") from exc
+
+    # One connection per thread and per process (connections must not cross a fork).
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            return conn
+        try:
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailableError(
+                f"cannot open the embedded warehouse {self.path}: {exc} (check DATA_DIR)"
+            ) from exc
+        self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    def _write(self):
+        return _Transaction(self._conn())
+
+    @staticmethod
+    def _expr(field: str) -> str:
+        if field == "_id":
+            return "id"
+        _check_name(field, _FIELD_RE, "field")
+        return f"json_extract(doc, '$.{field}')"
+
+    def _table_exists(self, collection: str) -> bool:
+        if collection in self._known:
+            return True
+        row = self._conn().execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (collection,)
+        ).fetchone()
+        if row:
+            self._known.add(collection)
+        return bool(row)
+
+    def ensure_collection(self, collection, unique=(), indexed=()):
+        _check_name(collection, _COLLECTION_RE, "collection")
+        with self._write() as conn:
+            conn.execute(
+                f'CREATE TABLE IF NOT EXISTS "{collection}" '
+                "(id TEXT PRIMARY KEY, doc TEXT NOT NULL CHECK (json_valid(doc)))"
+            )
+            for field in unique:
+                conn.execute(
+                    f'CREATE UNIQUE INDEX IF NOT EXISTS "ux_{collection}_{field.replace(".", "_")}" '
+                    f'ON "{collection}" ({self._expr(field)})'
+                )
+            for field in indexed:
+                conn.execute(
+                    f'CREATE INDEX IF NOT EXISTS "ix_{collection}_{field.replace(".", "_")}" '
+                    f'ON "{collection}" ({self._expr(field)})'
+                )
+        self._unique[collection] = tuple(unique)
+        self._known.add(collection)
+
+    def _ensure_table(self, collection: str) -> None:
+        if not self._table_exists(collection):
+            self.ensure_collection(collection)
+
+    @staticmethod
+    def _row(doc: dict) -> tuple[str, str]:
+        if "_id" not in doc:
+            raise ValueError("document has no _id")
+        return str(doc["_id"]), json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+    def insert_many(self, collection, docs):
+        if not docs:
+            return 0
+        self._ensure_table(collection)
+        _duplicates_in_batch(docs, ("_id", *self._unique.get(collection, ())))
+        rows = [self._row(d) for d in docs]
+        try:
+            with self._write() as conn:
+                conn.executemany(f'INSERT INTO "{collection}" (id, doc) VALUES (?, ?)', rows)
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateKeyError(f"{collection}: {exc}; nothing was written") from None
+        return len(rows)
+
+    def upsert_many(self, collection, docs, key="_id"):
+        if not docs:
+            return 0, 0
+        self._ensure_table(collection)
+        _duplicates_in_batch(docs, (key,))
+        inserted = updated = 0
+        try:
+            with self._write() as conn:
+                for doc in docs:
+                    if key != "_id":
+                        row = conn.execute(
+                            f'SELECT id FROM "{collection}" WHERE {self._expr(key)} = ?',
+                            (_key_value(doc, key),),
+                        ).fetchone()
+                        if row:
+                            doc = {**doc, "_id": row[0]}
+                    doc_id, text = self._row(doc)
+                    exists = conn.execute(f'SELECT 1 FROM "{collection}" WHERE id = ?', (doc_id,)).fetchone()
+                    conn.execute(
+                        f'INSERT INTO "{collection}" (id, doc) VALUES (?, ?) '
+                        "ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
+                        (doc_id, text),
+                    )
+                    updated += bool(exists)
+                    inserted += not exists
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateKeyError(f"{collection}: {exc}; nothing was written") from None
+        return inserted, updated
+
+    def _where(self, filters: Filters | None) -> tuple[str, list]:
+        if not filters:
+            return "", []
+        clauses, params = [], []
+        for field, value in filters.items():
+            expr = self._expr(field)
+            if isinstance(value, dict) and set(value) == {"$in"}:
+                values = list(value["$in"])
+                if not values:
+                    clauses.append("0")
+                    continue
+                clauses.append(f"{expr} IN ({','.join('?' * len(values))})")
+                params.extend(_sql_value(v) for v in values)
+            elif isinstance(value, dict):
+                raise ValueError(f"unsupported filter on {field}: {value!r}")
+            elif value is None:
+                clauses.append(f"{expr} IS NULL")
+            else:
+                clauses.append(f"{expr} = ?")
+                params.append(_sql_value(value))
+        return " WHERE " + " AND ".join(clauses), params
+
+    def find(self, collection, filters=None, limit=None):
+        if not self._table_exists(collection):
+            return []
+        where, params = self._where(filters)
+        sql = f'SELECT doc FROM "{collection}"{where} ORDER BY rowid'
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [json.loads(r[0]) for r in self._conn().execute(sql, params)]
+
+    def count(self, collection, filters=None):
+        if not self._table_exists(collection):
+            return 0
+        where, params = self._where(filters)
+        return self._conn().execute(f'SELECT COUNT(*) FROM "{collection}"{where}', params).fetchone()[0]
+
+    def delete(self, collection, filters=None):
+        if not self._table_exists(collection):
+            return 0
+        where, params = self._where(filters)
+        with self._write() as conn:
+            return conn.execute(f'DELETE FROM "{collection}"{where}', params).rowcount
+
+    def collections(self):
+        rows = self._conn().execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        )
+        return [r[0] for r in rows]
+
+    def close(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def _sql_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float, str)):
+        return value
+    return str(value)
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any error."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb):
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        return False
+
+
+# --------------------------------------------------------------------------------------------
+# MongoDB
+# --------------------------------------------------------------------------------------------
+
+
+def redact_uri(uri: str) -> str:
+    """The URI without its password, for messages and logs."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class MongoDocumentStore(DocumentStore):
+    """The same port over pymongo. ``client`` may be injected (e.g. a mongomock client)."""
+
+    def __init__(self, uri: str, database: str, timeout_s: float = 5.0, client: Any = None):
+        self.uri_for_messages = redact_uri(uri)
+        if client is None:
+            import pymongo
+
+            client = pymongo.MongoClient(
+                uri, serverSelectionTimeoutMS=int(timeout_s * 1000), connectTimeoutMS=int(timeout_s * 1000),
+                uuidRepresentation="standard",
+            )
+            self._ping(client)
+        self.client = client
+        self.db = client[database]
+        self._unique: dict[str, tuple[str, ...]] = {}
+
+    def _ping(self, client) -> None:
+        from pymongo.errors import PyMongoError
+
+        try:
+            client.admin.command("ping")
+        except PyMongoError as exc:
+            raise StoreUnavailableError(
+                f"DATABASE_HOST {self.uri_for_messages} is unreachable: {type(exc).__name__}. "
+                "Start MongoDB (docker compose up -d mongo) or unset DATABASE_HOST to use the embedded warehouse."
+            ) from None
+
+    def ensure_collection(self, collection, unique=(), indexed=()):
+        _check_name(collection, _COLLECTION_RE, "collection")
+        coll = self.db[collection]
+        for field in unique:
+            # Sparse: documents without the field (e.g. posts with no link) do not collide.
+            coll.create_index(field, unique=True, sparse=True, name=f"ux_{field}")
+        for field in indexed:
+            coll.create_index(field, name=f"ix_{field}")
+        self._unique[collection] = tuple(unique)
+
+    @staticmethod
+    def _query(filters: Filters | None) -> dict:
+        query = {}
+        for field, value in (filters or {}).items():
+            _check_name(field, _FIELD_RE, "field") if field != "_id" else None
+            if isinstance(value, dict) and set(value) != {"$in"}:
+                raise ValueError(f"unsupported filter on {field}: {value!r}")
+            query[field] = value
+        return query
+
+    def insert_many(self, collection, docs):
+        from pymongo.errors import BulkWriteError, DuplicateKeyError as MongoDuplicate
+
+        if not docs:
+            return 0
+        keys = ("_id", *self._unique.get(collection, ()))
+        _duplicates_in_batch(docs, keys)
+        coll = self.db[collection]
+        # Check against stored documents first so a duplicate writes nothing.
+        for key in keys:
+            values = [_key_value(d, key) for d in docs if _key_value(d, key) is not None]
+            clash = coll.find_one({key: {"$in": values}}, {"_id": 1}) if values else None
+            if clash:
+                raise DuplicateKeyError(f"{collection}: {key} already stored ({clash['_id']}); nothing was written")
+        try:
+            coll.insert_many([dict(d) for d in docs], ordered=True)
+        except (BulkWriteError, MongoDuplicate) as exc:
+            # Lost a race with another writer: undo our part of the batch.
+            coll.delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
+            raise DuplicateKeyError(f"{collection}: duplicate key ({exc}); nothing was written") from None
+        return len(docs)
+
+    def upsert_many(self, collection, docs, key="_id"):
+        if not docs:
+            return 0, 0
+        _duplicates_in_batch(docs, (key,))
+        coll = self.db[collection]
+        inserted = updated = 0
+        for doc in docs:
+            body = {k: v for k, v in doc.items() if k != "_id"}
+            if key == "_id":
+                result = coll.replace_one({"_id": doc["_id"]}, body, upsert=True)
+            else:
+                result = coll.update_one(
+                    {key: _key_value(doc, key)},
+                    {"$set": body, "$setOnInsert": {"_id": doc["_id"]}},
+                    upsert=True,
+                )
+            if result.upserted_id is not None:
+                inserted += 1
+            else:
+                updated += 1
+        return inserted, updated
+
+    def find(self, collection, filters=None, limit=None):
+        cursor = self.db[collection].find(self._query(filters)).sort("$natural", 1)
+        if limit is not None:
+            cursor = cursor.limit(int(limit))
+        return list(cursor)
+
+    def count(self, collection, filters=None):
+        return self.db[collection].count_documents(self._query(filters))
+
+    def delete(self, collection, filters=None):
+        return self.db[collection].delete_many(self._query(filters)).deleted_count
+
+    def collections(self):
+        return sorted(self.db.list_collection_names())
+
+    def close(self):
+        self.client.close()
+
+
+# --------------------------------------------------------------------------------------------
+# factory
+# --------------------------------------------------------------------------------------------
+
+
+def build_document_store(settings=None) -> DocumentStore:
+    """The adapter the settings ask for: MongoDB for a mongodb:// DATABASE_HOST, else SQLite."""
+    from llm_engineering.settings import get_settings
+
+    settings = settings or get_settings()
+    host = settings.DATABASE_HOST
+    if host.startswith(("mongodb://", "mongodb+srv://")):
+        return MongoDocumentStore(host, settings.DATABASE_NAME, settings.DATABASE_TIMEOUT_S)
+    if host:
+        raise ConfigurationError("DATABASE_HOST must be empty or a mongodb:// URI")
+    return SQLiteDocumentStore(settings.warehouse_path)
+
+
+@lru_cache(maxsize=1)
+def get_document_store() -> DocumentStore:
+    """The process-wide warehouse, built on first use. Tests call ``get_document_store.cache_clear()``."""
+    return build_document_store()

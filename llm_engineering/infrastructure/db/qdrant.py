@@ -1,0 +1,46 @@
+"""Qdrant client factory: local mode in a folder by default, a server when QDRANT_URL is set."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from llm_engineering.exceptions import StoreUnavailableError
+
+
+def build_qdrant_client(settings=None):
+    from qdrant_client import QdrantClient
+
+    from llm_engineering.settings import get_settings
+
+    settings = settings or get_settings()
+    if settings.QDRANT_URL:
+        api_key = settings.QDRANT_API_KEY.get_secret_value() if settings.QDRANT_API_KEY else None
+        client = QdrantClient(url=settings.QDRANT_URL, api_key=api_key, timeout=10)
+        try:
+            client.get_collections()
+        except Exception as exc:  # any transport error means the same thing to the user
+            raise StoreUnavailableError(
+                f"QDRANT_URL {settings.QDRANT_URL} is unreachable ({type(exc).__name__}). "
+                "Start Qdrant (docker compose up -d qdrant) or unset QDRANT_URL to use local mode."
+            ) from None
+        return client
+    path = settings.qdrant_path
+    if str(path) == ":memory:":
+        return QdrantClient(location=":memory:")
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        return QdrantClient(path=str(path))
+    except RuntimeError as exc:
+        if "already accessed" in str(exc):
+            raise StoreUnavailableError(
+                f"the Qdrant folder {path} is in use by another process (local mode allows one "
+                "process per folder). Stop the other pipeline or service, or run a Qdrant server "
+                "and set QDRANT_URL."
+            ) from None
+        raise
+
+
+@lru_cache(maxsize=1)
+def get_qdrant_client():
+    """The process-wide Qdrant client, opened on first use."""
+    return build_qdrant_client()
