@@ -1,0 +1,40 @@
+"""Shared fixtures: every test gets its own DATA_DIR with fresh embedded stores."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def reset_factories() -> None:
+    """Forget cached settings, stores and clients so the next call builds them anew."""
+    from llm_engineering.domain.base.nosql import NoSQLBaseDocument
+    from llm_engineering.infrastructure.db.document_store import get_document_store
+    from llm_engineering.infrastructure.db.qdrant import get_qdrant_client
+    from llm_engineering.settings import get_settings
+
+    if get_document_store.cache_info().currsize:
+        get_document_store().close()
+    if get_qdrant_client.cache_info().currsize:
+        get_qdrant_client().close()
+    for factory in (get_settings, get_document_store, get_qdrant_client):
+        factory.cache_clear()
+    NoSQLBaseDocument._ready_stores.clear()
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path, monkeypatch):
+    """A private DATA_DIR (warehouse, Qdrant folder, caches) for each test."""
+    folder = tmp_path / "data"
+    monkeypatch.setenv("DATA_DIR", str(folder))
+    for name in ("DATABASE_HOST", "QDRANT_URL", "QDRANT_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # so no developer .env leaks in
+    reset_factories()
+    yield folder
+    reset_factories()
