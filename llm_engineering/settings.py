@@ -53,6 +53,14 @@ class Settings(BaseSettings):
     OPENAI_API_KEY: SecretStr | None = None
     HUGGINGFACE_ACCESS_TOKEN: SecretStr | None = None
 
+    # --- crawling (ETL) --------------------------------------------------------------------
+
+    # --- feature engineering ---------------------------------------------------------------
+
+    # --- LLM and training ------------------------------------------------------------------
+
+    # --- RAG and inference service ---------------------------------------------------------
+
     # --- orchestration ---------------------------------------------------------------------
     ZENML_CONFIG_PATH: Path | None = Field(
         None, description="ZenML global config and SQLite store (default DATA_DIR/zenml)."
