@@ -18,7 +18,8 @@ from llm_engineering.exceptions import ConfigurationError
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False,
+        env_ignore_empty=True,
     )
 
     # --- local state -----------------------------------------------------------------------
