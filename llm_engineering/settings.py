@@ -59,6 +59,17 @@ class Settings(BaseSettings):
     # --- feature engineering ---------------------------------------------------------------
 
     # --- LLM and training ------------------------------------------------------------------
+    LLM_MODEL_ID: str = Field(
+        "",
+        description="Model to serve/evaluate: empty = base SmolLM2-135M-Instruct, 'latest' = newest "
+        "tuned model in the registry, or a Hugging Face id / local folder.",
+    )
+    MODEL_CACHE_DIR: Path | None = Field(
+        None, description="Converted base models (default DATA_DIR/models/base)."
+    )
+    MODEL_REGISTRY_DIR: Path | None = Field(
+        None, description="Local model registry, one folder per version (default DATA_DIR/models/registry)."
+    )
 
     # --- RAG and inference service ---------------------------------------------------------
 

@@ -1,0 +1,128 @@
+"""Local model registry: one folder per trained version, published atomically.
+
+Layout of a version folder (``MODEL_REGISTRY_DIR/v0003``)::
+
+    model/          merged model (safetensors) + tokenizer with its chat template
+    adapter/        the LoRA adapter (absent after full fine-tuning)
+    metrics.json    loss curves, eval loss, tokens/s per stage
+    config.json     the training configuration that produced it
+    manifest.json   written last: version, base model, stages, creation time
+
+A version is built in a hidden staging folder and renamed into place only when complete, so
+``latest()`` never returns a half-written model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from llm_engineering.settings import get_settings
+
+_VERSION = re.compile(r"^v(\d{4,})$")
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    version: str
+    path: Path
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path / "model"
+
+    @property
+    def adapter_dir(self) -> Path:
+        return self.path / "adapter"
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return json.loads((self.path / "metrics.json").read_text(encoding="utf-8"))
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return json.loads((self.path / "config.json").read_text(encoding="utf-8"))
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return json.loads((self.path / "manifest.json").read_text(encoding="utf-8"))
+
+
+class ModelRegistry:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def versions(self) -> list[ModelVersion]:
+        """Complete versions, oldest first."""
+        if not self.root.is_dir():
+            return []
+        found = []
+        for child in self.root.iterdir():
+            match = _VERSION.match(child.name)
+            if match and (child / "manifest.json").is_file():
+                found.append((int(match.group(1)), ModelVersion(child.name, child)))
+        return [v for _, v in sorted(found, key=lambda item: item[0])]
+
+    def latest(self) -> ModelVersion | None:
+        versions = self.versions()
+        return versions[-1] if versions else None
+
+    def get(self, version: str) -> ModelVersion:
+        path = self.root / version
+        if not (path / "manifest.json").is_file():
+            raise KeyError(f"no model version {version!r} in {self.root}")
+        return ModelVersion(version, path)
+
+    def staging(self) -> Path:
+        """A fresh hidden folder to build a version in (pass it to :meth:`publish`)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))
+        staging.chmod(0o755)
+        return staging
+
+    def publish(self, staging: Path, *, metrics: dict, config: dict, manifest: dict | None = None) -> ModelVersion:
+        """Write the JSON files into ``staging`` and rename it to the next version number."""
+        from filelock import FileLock
+
+        staging = Path(staging)
+        if not (staging / "model" / "config.json").is_file():
+            raise ValueError(f"{staging} holds no model/ folder; nothing to publish")
+        _write_json(staging / "metrics.json", metrics)
+        _write_json(staging / "config.json", config)
+        with FileLock(str(self.root / ".publish.lock"), timeout=60):
+            numbers = [int(m.group(1)) for c in self.root.iterdir() if (m := _VERSION.match(c.name))]
+            version = f"v{(max(numbers) + 1) if numbers else 1:04d}"
+            _write_json(
+                staging / "manifest.json",
+                {"version": version, "created_at": datetime.now(UTC).isoformat(), **(manifest or {})},
+            )
+            os.replace(staging, self.root / version)
+        return ModelVersion(version, self.root / version)
+
+    def discard(self, staging: Path) -> None:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+
+
+def registry_dir() -> Path:
+    settings = get_settings()
+    return settings.MODEL_REGISTRY_DIR or settings.DATA_DIR / "models" / "registry"
+
+
+def get_registry() -> ModelRegistry:
+    """The registry in ``MODEL_REGISTRY_DIR`` (cheap; built on each call so settings changes apply)."""
+    return ModelRegistry(registry_dir())
+
+
+def latest() -> ModelVersion | None:
+    return get_registry().latest()
