@@ -55,6 +55,24 @@ class Settings(BaseSettings):
     HUGGINGFACE_ACCESS_TOKEN: SecretStr | None = None
 
     # --- crawling (ETL) --------------------------------------------------------------------
+    CRAWL_TIMEOUT_S: float = Field(15.0, gt=0, description="Connect/read timeout of one request or page load.")
+    CRAWL_RETRIES: int = Field(3, ge=1, le=10, description="Attempts per request for transient errors (5xx, 429, timeouts).")
+    CRAWL_BACKOFF_S: float = Field(0.5, ge=0, description="First wait between attempts; doubles each retry (max 10 s).")
+    CRAWL_MAX_BYTES: int = Field(5_000_000, gt=0, description="Largest response body accepted, in bytes.")
+    CRAWL_MAX_REDIRECTS: int = Field(10, ge=0, description="Redirects followed before a link fails.")
+    CRAWL_MAX_WORKERS: int = Field(4, ge=1, le=64, description="Links crawled at the same time.")
+    CRAWL_ALLOW_PRIVATE_NETWORKS: bool = Field(
+        False, description="Allow loopback, private and link-local addresses (local test servers only)."
+    )
+    CRAWL_USER_AGENT: str = Field("llm-twin-crawler/0.1", description="User-Agent header of every request.")
+    GITHUB_CLONE_TIMEOUT_S: float = Field(120.0, gt=0, description="Longest a `git clone --depth 1` may take.")
+    GITHUB_CLONE_MAX_MB: float = Field(100.0, gt=0, description="Largest clone (working tree + .git) accepted.")
+    GITHUB_MAX_FILE_KB: int = Field(512, gt=0, description="Larger files of a repository are left out.")
+    CHROMIUM_PATH: Path = Field(Path("/usr/bin/chromium"), description="Chromium binary for Selenium crawlers.")
+    CHROMEDRIVER_PATH: Path = Field(Path("/usr/bin/chromedriver"), description="chromedriver matching Chromium.")
+    CHROMIUM_HOST_RESOLVER_RULES: str = Field(
+        "", description="Chromium --host-resolver-rules (tests: keep DNS on 127.0.0.1); empty: none."
+    )
 
     # --- feature engineering ---------------------------------------------------------------
 
