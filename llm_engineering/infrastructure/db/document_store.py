@@ -394,8 +394,28 @@ class MongoDocumentStore(DocumentStore):
     def upsert_many(self, collection, docs, key="_id"):
         if not docs:
             return 0, 0
+        from pymongo.errors import DuplicateKeyError as MongoDuplicate
+
         _duplicates_in_batch(docs, (key,))
         coll = self.db[collection]
+        # Refuse the whole batch up front if any document would break another unique key.
+        for doc in docs:
+            for other in self._unique.get(collection, ()):
+                value = _key_value(doc, other)
+                if other == key or value is None:
+                    continue
+                clash = coll.find_one({other: value, key: {"$ne": _key_value(doc, key)}}, {"_id": 1})
+                if clash:
+                    raise DuplicateKeyError(
+                        f"{collection}: {other}={value!r} already stored ({clash['_id']}); nothing was written"
+                    )
+        try:
+            return self._upsert_each(coll, docs, key)
+        except MongoDuplicate as exc:
+            raise DuplicateKeyError(f"{collection}: duplicate key ({exc})") from None
+
+    @staticmethod
+    def _upsert_each(coll, docs, key):
         inserted = updated = 0
         for doc in docs:
             body = {k: v for k, v in doc.items() if k != "_id"}

@@ -1,0 +1,62 @@
+"""Export the document warehouse to JSON files, or import such files back.
+
+The format is the book's: one ``<ClassName>.json`` per document class (UserDocument,
+ArticleDocument, PostDocument, RepositoryDocument), each a list of objects with an ``_id``.
+Import is idempotent and validates every file before writing anything.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+DEFAULT_DIR = Path("data/warehouse_export")
+
+
+def _fail(exc: Exception) -> None:
+    typer.secho(f"error: {exc}", fg="red", err=True)
+    raise typer.Exit(2)
+
+
+@app.command("export")
+def export_cmd(
+    directory: Path = typer.Option(DEFAULT_DIR, "--dir", "-d", help="Folder to write <ClassName>.json files into."),
+) -> None:
+    """Write every warehouse collection to DIR/<ClassName>.json."""
+    from llm_engineering.application.warehouse import export_warehouse
+    from llm_engineering.exceptions import LLMTwinError
+
+    try:
+        counts = export_warehouse(directory)
+    except (LLMTwinError, OSError) as exc:
+        _fail(exc)
+    typer.echo(json.dumps({"exported": counts, "dir": str(directory)}))
+
+
+@app.command("import")
+def import_cmd(
+    directory: Path = typer.Option(DEFAULT_DIR, "--dir", "-d", help="Folder holding <ClassName>.json files."),
+) -> None:
+    """Import DIR/<ClassName>.json files; importing twice leaves the same counts."""
+    from llm_engineering.application.warehouse import import_warehouse
+    from llm_engineering.domain.base.nosql import DOCUMENT_CLASSES
+    from llm_engineering.exceptions import LLMTwinError
+
+    try:
+        report = import_warehouse(directory)
+    except (LLMTwinError, OSError) as exc:
+        _fail(exc)
+    totals = {name: cls.count() for name, cls in sorted(DOCUMENT_CLASSES.items())}
+    typer.echo(
+        json.dumps(
+            {"inserted": report.inserted, "updated": report.updated, "ignored_files": report.skipped_files,
+             "warehouse_counts": totals}
+        )
+    )
+
+
+if __name__ == "__main__":
+    app()
