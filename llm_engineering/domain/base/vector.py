@@ -1,13 +1,14 @@
 """An ODM over Qdrant for cleaned (payload only) and embedded (vector + payload) collections.
 
-A concrete class sets ``collection`` and, if it carries a vector, ``vector_field`` (default
-``embedding``). Point ids are the documents' own deterministic UUIDs, so re-upserting the same
+A concrete class sets ``collection``; one that carries a vector sets ``has_vector = True`` and
+declares ``embedding: list[float] | None = None`` (reads without vectors leave it ``None``). Point ids are the documents' own deterministic UUIDs, so re-upserting the same
 chunk overwrites it instead of duplicating it.
 """
 
 from __future__ import annotations
 
 import uuid
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Self
 
@@ -73,8 +74,10 @@ class VectorBaseDocument(BaseModel):
         else:
             config = {}
         client.create_collection(cls.collection, vectors_config=config)
-        for field in cls.indexed_payload:  # ignored by local mode, used by a server
-            client.create_payload_index(cls.collection, field, PayloadSchemaType.KEYWORD)
+        with warnings.catch_warnings():  # local mode ignores payload indexes (and says so)
+            warnings.simplefilter("ignore", UserWarning)
+            for field in cls.indexed_payload:
+                client.create_payload_index(cls.collection, field, PayloadSchemaType.KEYWORD)
         return True
 
     @classmethod
