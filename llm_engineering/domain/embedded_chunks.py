@@ -16,7 +16,7 @@ import uuid
 from datetime import datetime
 from typing import Any, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import model_validator
 
 from llm_engineering.domain.base.vector import VectorBaseDocument
 from llm_engineering.domain.identity import id_from
@@ -37,8 +37,8 @@ def chunk_id(document_id: uuid.UUID | str, chunk_index: int, chunk_hash: str) ->
 
 class EmbeddedChunk(VectorBaseDocument):
     content: str
-    embedding: list[float] = Field(default_factory=list)
-    """Empty when read without vectors (e.g. search results asked for payload only)."""
+    embedding: list[float] | None = None
+    """None when read without vectors (e.g. search results asked for payload only)."""
     document_id: uuid.UUID
     chunk_index: int
     chunk_hash: str = ""
