@@ -75,6 +75,16 @@ class Settings(BaseSettings):
     )
 
     # --- feature engineering ---------------------------------------------------------------
+    CHUNK_SIZE_TOKENS: int = Field(
+        200, ge=8, description="Most word pieces per chunk (at most the embedding model's window minus 2)."
+    )
+    CHUNK_OVERLAP_TOKENS: int = Field(
+        30, ge=0, description="Word pieces a chunk repeats from the end of the one before it."
+    )
+    EMBEDDING_BATCH_SIZE: int = Field(32, ge=1, description="Texts per forward pass of the embedding model.")
+    FEATURES_WINDOW_CHUNKS: int = Field(
+        512, ge=1, description="Chunks embedded and written per step; a crash loses at most one window."
+    )
 
     # --- LLM and training ------------------------------------------------------------------
     LLM_MODEL_ID: str = Field(
@@ -90,6 +100,37 @@ class Settings(BaseSettings):
     )
 
     # --- RAG and inference service ---------------------------------------------------------
+    LLM_BASE_URL: str = Field(
+        "", description="Empty: generate in-process (transformers). Else any OpenAI-compatible /v1 URL."
+    )
+    LLM_API_KEY: SecretStr | None = Field(None, description="Bearer key for LLM_BASE_URL, if it needs one.")
+    LLM_TIMEOUT_S: float = Field(120.0, gt=0, description="Per-request timeout for LLM_BASE_URL.")
+    LLM_MAX_RETRIES: int = Field(3, ge=1, description="Tries per request to LLM_BASE_URL (exponential backoff).")
+    LLM_MAX_CONCURRENCY: int = Field(4, ge=1, description="Parallel requests of one batch to LLM_BASE_URL.")
+    RAG_TOP_K: int = Field(5, ge=1, le=100, description="Chunks of context retrieved per question.")
+    RAG_FUSION: str = Field("rrf", pattern="^(rrf|weighted)$", description="rrf or weighted (min-max scores).")
+    RAG_DENSE_WEIGHT: float = Field(1.0, ge=0, description="Weight of the dense (embedding) ranking.")
+    RAG_LEXICAL_WEIGHT: float = Field(1.0, ge=0, description="Weight of the BM25 ranking.")
+    RAG_RRF_K: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    RAG_CANDIDATES: int = Field(50, ge=1, description="Candidates each ranking contributes before fusion.")
+    RAG_MAX_CHUNKS_PER_DOCUMENT: int = Field(2, ge=1, description="Diversity: chunks kept per document.")
+    RERANKER_MODEL_ID: str = Field("", description="Cross-encoder id/path; empty: the cheap diversity reranker.")
+    QUERY_EXPANSION: bool = Field(False, description="Rephrase the question with the LLM and search each.")
+    QUERY_EXPANSION_COUNT: int = Field(2, ge=1, le=8, description="Extra phrasings when QUERY_EXPANSION.")
+    SELF_QUERY_LLM: bool = Field(False, description="Ask the LLM for the author when no name matches.")
+    API_KEY: SecretStr | None = Field(None, description="Service key (Authorization: Bearer); empty: open.")
+    SERVICE_HOST: str = "127.0.0.1"
+    SERVICE_PORT: int = Field(8000, ge=1, le=65535)
+    SERVICE_URL: str = Field("", description="Where tools.ml_service call sends questions (default host:port).")
+    SERVICE_MAX_QUEUE: int = Field(64, ge=1, description="Generations running or waiting; beyond: 503.")
+    SERVICE_MAX_TOKENS_LIMIT: int = Field(1024, ge=1, description="Largest max_tokens a request may ask.")
+    SERVICE_DEFAULT_MAX_TOKENS: int = Field(256, ge=1, description="max_tokens when a request gives none.")
+    SERVICE_MAX_REQUEST_BYTES: int = Field(65536, ge=1024, description="Largest request body; beyond: 413.")
+    SERVICE_TRACES: bool = Field(True, description="Store every request's trace in the warehouse.")
+    OPIK_API_KEY: SecretStr | None = Field(None, description="Also send traces to Opik (needs the opik package).")
+    OPIK_WORKSPACE: str = ""
+    OPIK_PROJECT_NAME: str = "llm-twin"
+
 
     # --- orchestration ---------------------------------------------------------------------
     ZENML_CONFIG_PATH: Path | None = Field(

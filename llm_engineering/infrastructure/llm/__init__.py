@@ -1,0 +1,37 @@
+"""Text generation behind one interface: ``get_llm()`` returns an ``LLMClient``.
+
+With ``LLM_BASE_URL`` set, requests go to that OpenAI-compatible server; otherwise the model
+(``LLM_MODEL_ID``: empty = base SmolLM2, ``latest`` = newest tuned model) runs in this process.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from llm_engineering.infrastructure.llm.base import ChatResult, LLMClient, LLMError, Message, TextStream
+
+
+@lru_cache(maxsize=4)
+def get_llm(model_id: str | None = None) -> LLMClient:
+    """The process-wide client for ``model_id`` (default ``LLM_MODEL_ID``); nothing loads until used."""
+    from llm_engineering.settings import get_settings
+
+    settings = get_settings()
+    model_id = model_id or settings.LLM_MODEL_ID or None
+    if settings.LLM_BASE_URL:
+        from llm_engineering.infrastructure.llm.openai_backend import OpenAICompatibleLLM
+
+        return OpenAICompatibleLLM(
+            settings.LLM_BASE_URL,
+            model_id=model_id,
+            api_key=settings.LLM_API_KEY,
+            timeout_s=settings.LLM_TIMEOUT_S,
+            max_retries=settings.LLM_MAX_RETRIES,
+            max_concurrency=settings.LLM_MAX_CONCURRENCY,
+        )
+    from llm_engineering.infrastructure.llm.local import LocalLLM
+
+    return LocalLLM(model_id)
+
+
+__all__ = ["ChatResult", "LLMClient", "LLMError", "Message", "TextStream", "get_llm"]

@@ -1,0 +1,219 @@
+"""The in-process backend: a transformers causal LM, loaded once, one generation at a time.
+
+The model and tokenizer come from ``llm_engineering.model.loading.load_causal_lm`` and every input
+is rendered by ``llm_engineering.model.chat.render_chat``, so inference sees exactly the prompt
+format training used. A lock serialises generation: one model instance serves every caller.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator, Sequence
+
+from loguru import logger
+
+from llm_engineering.infrastructure.llm.base import (
+    ChatResult,
+    LLMClient,
+    LLMError,
+    Message,
+    StopStreamFilter,
+    TextStream,
+    check_arguments,
+    cut_at_stop,
+)
+
+
+class LocalLLM(LLMClient):
+    """Transformers generation in this process (CPU by default)."""
+
+    def __init__(self, model_id: str | None = None, device: str | None = None, batch_size: int = 8) -> None:
+        self.requested_model = model_id
+        from llm_engineering.model.loading import BASE_MODEL_NAME
+
+        self.model_id = model_id or BASE_MODEL_NAME
+        self.device = device
+        self.batch_size = max(1, batch_size)
+        self._model = None
+        self._tokenizer = None
+        self._load_lock = threading.Lock()
+        self._generate_lock = threading.Lock()
+
+    # ---- loading -----------------------------------------------------------------------------
+    def _ensure_loaded(self):
+        if self._model is None:
+            with self._load_lock:
+                if self._model is None:
+                    from llm_engineering.model.loading import load_causal_lm
+
+                    started = time.perf_counter()
+                    model, tokenizer = load_causal_lm(self.requested_model, device=self.device)
+                    model.eval()
+                    if tokenizer.pad_token_id is None:
+                        tokenizer.pad_token = tokenizer.eos_token
+                    self._tokenizer = tokenizer
+                    self._model = model
+                    logger.info(f"LLM {self.model_id!r} loaded in {time.perf_counter() - started:.1f}s")
+        return self._model, self._tokenizer
+
+    @property
+    def tokenizer(self):
+        return self._ensure_loaded()[1]
+
+    def render_prompt(self, messages: Sequence[Message]) -> str:
+        from llm_engineering.model.chat import render_chat
+
+        return render_chat(self.tokenizer, list(messages), add_generation_prompt=True)
+
+    def _eos_ids(self, model, tokenizer) -> set[int]:
+        ids = model.generation_config.eos_token_id
+        ids = set(ids if isinstance(ids, list) else [ids] if ids is not None else [])
+        if tokenizer.eos_token_id is not None:
+            ids.add(tokenizer.eos_token_id)
+        return ids
+
+    def _generation_kwargs(self, tokenizer, max_tokens, temperature, top_p, stop) -> dict:
+        kwargs = {
+            "max_new_tokens": max_tokens,
+            "do_sample": temperature > 0,
+            "pad_token_id": tokenizer.pad_token_id,
+        }
+        if temperature > 0:
+            kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
+        else:  # greedy: clear sampling defaults so transformers does not warn about them
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        stops = [s for s in (stop or ()) if s]
+        if stops:
+            kwargs.update(stop_strings=stops, tokenizer=tokenizer)
+        return kwargs
+
+    # ---- generation --------------------------------------------------------------------------
+    def chat(self, messages, *, max_tokens=256, temperature=0.0, top_p=1.0, stop=None) -> ChatResult:
+        return self.chat_batch([messages], max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop)[0]
+
+    def chat_batch(self, conversations, *, max_tokens=256, temperature=0.0, top_p=1.0, stop=None) -> list[ChatResult]:
+        import torch
+
+        for messages in conversations:
+            check_arguments(messages, max_tokens, temperature, top_p)
+        model, tokenizer = self._ensure_loaded()
+        prompts = [self.render_prompt(m) for m in conversations]
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # less padding per batch
+        results: dict[int, ChatResult] = {}
+        eos_ids = self._eos_ids(model, tokenizer)
+        kwargs = self._generation_kwargs(tokenizer, max_tokens, temperature, top_p, stop)
+        with self._generate_lock:
+            previous_side = tokenizer.padding_side
+            tokenizer.padding_side = "left"
+            try:
+                for start in range(0, len(order), self.batch_size):
+                    batch = order[start : start + self.batch_size]
+                    encoded = tokenizer(
+                        [prompts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False
+                    ).to(model.device)
+                    with torch.inference_mode():
+                        output = model.generate(**encoded, **kwargs)
+                    width = encoded["input_ids"].shape[1]
+                    for row, index in enumerate(batch):
+                        results[index] = self._result(
+                            output[row, width:].tolist(),
+                            int(encoded["attention_mask"][row].sum()),
+                            tokenizer,
+                            eos_ids,
+                            stop,
+                        )
+            finally:
+                tokenizer.padding_side = previous_side
+        return [results[i] for i in range(len(prompts))]
+
+    @staticmethod
+    def _result(generated: list[int], prompt_tokens: int, tokenizer, eos_ids: set[int], stop) -> ChatResult:
+        ended = next((i for i, t in enumerate(generated) if t in eos_ids), None)
+        tokens = generated if ended is None else generated[:ended]
+        text, stopped = cut_at_stop(tokenizer.decode(tokens, skip_special_tokens=True), stop)
+        finish = "stop" if ended is not None or stopped else "length"
+        return ChatResult(
+            text=text,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=len(tokens) + (1 if ended is not None else 0),
+            finish_reason=finish,
+        )
+
+    def stream(self, messages, *, max_tokens=256, temperature=0.0, top_p=1.0, stop=None) -> TextStream:
+        check_arguments(messages, max_tokens, temperature, top_p)
+        model, tokenizer = self._ensure_loaded()
+        prompt = self.render_prompt(messages)
+        kwargs = self._generation_kwargs(tokenizer, max_tokens, temperature, top_p, stop)
+        stream = TextStream(iter(()))
+        stream._pieces = self._stream_pieces(stream, model, tokenizer, prompt, kwargs, stop)
+        return stream
+
+    def _stream_pieces(self, stream: TextStream, model, tokenizer, prompt, kwargs, stop) -> Iterator[str]:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        cancelled = threading.Event()
+        failure: list[BaseException] = []
+        new_tokens: list[int] = []
+
+        class _Watch(StoppingCriteria):
+            """Counts generated tokens and ends generation when the reader goes away."""
+
+            def __call__(self, input_ids, scores, **_):
+                new_tokens.append(int(input_ids[0, -1]))
+                return torch.full((input_ids.shape[0],), cancelled.is_set(), dtype=torch.bool)
+
+        with self._generate_lock:
+            encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
+            streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=1.0)
+
+            def run() -> None:
+                try:
+                    with torch.inference_mode():
+                        model.generate(
+                            **encoded, **kwargs, streamer=streamer, stopping_criteria=StoppingCriteriaList([_Watch()])
+                        )
+                except BaseException as exc:  # re-raised in the reader's thread below
+                    failure.append(exc)
+                    streamer.end()
+
+            worker = threading.Thread(target=run, name="llm-stream", daemon=True)
+            worker.start()
+            filtered = StopStreamFilter(stop)
+            pieces: list[str] = []
+            try:
+                while True:
+                    try:
+                        piece = next(streamer)
+                    except StopIteration:
+                        break
+                    except queue.Empty:
+                        if worker.is_alive():
+                            continue
+                        break
+                    out = filtered.feed(piece)
+                    if out:
+                        pieces.append(out)
+                        yield out
+                    if filtered.stopped:
+                        cancelled.set()
+                        break
+                tail = filtered.flush()
+                if tail:
+                    pieces.append(tail)
+                    yield tail
+            finally:
+                cancelled.set()
+                worker.join()
+            if failure:
+                raise LLMError(f"generation failed: {type(failure[0]).__name__}: {failure[0]}") from failure[0]
+            eos_ids = self._eos_ids(model, tokenizer)
+            ended = bool(new_tokens) and new_tokens[-1] in eos_ids
+            stream.result = ChatResult(
+                text="".join(pieces),
+                prompt_tokens=int(encoded["input_ids"].shape[1]),
+                completion_tokens=len(new_tokens),
+                finish_reason="stop" if ended or filtered.stopped else "length",
+            )

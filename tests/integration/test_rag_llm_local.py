@@ -1,0 +1,87 @@
+"""The in-process LLM backend with the real SmolLM2: generation, streaming, stops, limits."""
+
+import threading
+
+import pytest
+from fixtures.rag.support import local_llm
+
+from llm_engineering.infrastructure.llm import ChatResult, LLMError
+
+QUESTION = [{"role": "user", "content": "Count from 1 to 10, separated by commas."}]
+
+
+@pytest.fixture(scope="module")
+def llm():
+    return local_llm()
+
+
+def test_chat_answers_and_counts_tokens(llm):
+    result = llm.chat([{"role": "user", "content": "What is the capital of France?"}], max_tokens=24)
+    assert isinstance(result, ChatResult)
+    assert "Paris" in result.text
+    assert result.prompt_tokens > 5
+    assert 0 < result.completion_tokens <= 24
+    assert result.finish_reason == "stop"
+
+
+def test_max_tokens_bounds_the_answer(llm):
+    result = llm.chat(QUESTION, max_tokens=3)
+    assert result.completion_tokens == 3
+    assert result.finish_reason == "length"
+    assert len(llm.tokenizer(result.text, add_special_tokens=False)["input_ids"]) <= 4
+
+
+def test_stop_sequence_ends_the_answer_before_it(llm):
+    full = llm.chat(QUESTION, max_tokens=40)
+    assert "4" in full.text and "5" in full.text
+    stopped = llm.chat(QUESTION, max_tokens=40, stop=["5"])
+    assert "5" not in stopped.text
+    assert stopped.text == full.text[: full.text.index("5")]
+    assert stopped.finish_reason == "stop"
+
+
+def test_stream_yields_pieces_that_join_to_the_answer(llm):
+    whole = llm.chat(QUESTION, max_tokens=20)
+    stream = llm.stream(QUESTION, max_tokens=20)
+    pieces = list(stream)
+    assert len(pieces) > 3
+    assert "".join(pieces) == whole.text
+    assert stream.result.completion_tokens == whole.completion_tokens
+
+
+def test_stream_honours_stop_and_releases_the_model(llm):
+    pieces = list(llm.stream(QUESTION, max_tokens=40, stop=["5"]))
+    assert pieces and "5" not in "".join(pieces)
+    # an abandoned stream must not keep the model locked
+    stream = llm.stream(QUESTION, max_tokens=40)
+    next(stream)
+    stream.close()
+    assert llm.chat(QUESTION, max_tokens=2).completion_tokens == 2
+
+
+def test_batch_matches_single_greedy_answers(llm):
+    conversations = [[{"role": "user", "content": "What is the capital of France?"}], QUESTION]
+    batch = llm.chat_batch(conversations, max_tokens=12)
+    singles = [llm.chat(c, max_tokens=12) for c in conversations]
+    assert [r.text for r in batch] == [r.text for r in singles]
+
+
+def test_concurrent_callers_share_one_model(llm):
+    results = []
+
+    def ask():
+        results.append(llm.chat(QUESTION, max_tokens=6).text)
+
+    threads = [threading.Thread(target=ask) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 3 and len(set(results)) == 1
+
+
+def test_sampling_parameters_pass_through(llm):
+    result = llm.chat(QUESTION, max_tokens=8, temperature=0.9, top_p=0.9)
+    assert result.completion_tokens <= 8 and result.text
+    with pytest.raises(LLMError, match="top_p"):
+        llm.chat(QUESTION, top_p=1.5)
