@@ -99,6 +99,20 @@ class Settings(BaseSettings):
         None, description="Local model registry, one folder per version (default DATA_DIR/models/registry)."
     )
 
+    # --- datasets --------------------------------------------------------------------------
+    DATASET_DIR: Path | None = Field(
+        None, description="Generated instruct/preference datasets, one folder per version (default DATA_DIR/datasets)."
+    )
+    DATASET_LLM_CACHE_DIR: Path | None = Field(
+        None, description="Cached model replies of dataset generation (default DATA_DIR/cache/llm)."
+    )
+    DATASET_HUB_INSTRUCT_REPO_ID: str = Field(
+        "", description="Hub dataset repo for the instruct dataset; pushed only with HUGGINGFACE_ACCESS_TOKEN."
+    )
+    DATASET_HUB_PREFERENCE_REPO_ID: str = Field(
+        "", description="Hub dataset repo for the preference dataset; pushed only with HUGGINGFACE_ACCESS_TOKEN."
+    )
+
     # --- RAG and inference service ---------------------------------------------------------
     LLM_BASE_URL: str = Field(
         "", description="Empty: generate in-process (transformers). Else any OpenAI-compatible /v1 URL."
