@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     MODEL_REGISTRY_DIR: Path | None = Field(
         None, description="Local model registry, one folder per version (default DATA_DIR/models/registry)."
     )
+    TRAINING_MAX_STEPS: int | None = Field(
+        None, ge=1, description="When set, caps SFT and DPO at this many optimiser steps (quick runs)."
+    )
 
     # --- datasets --------------------------------------------------------------------------
     DATASET_DIR: Path | None = Field(

@@ -3,7 +3,7 @@
 Layout of a version folder (``MODEL_REGISTRY_DIR/v0003``)::
 
     model/          merged model (safetensors) + tokenizer with its chat template
-    adapter/        the LoRA adapter (absent after full fine-tuning)
+    adapters/       one LoRA adapter per stage (sft/, dpo/; absent after full fine-tuning)
     metrics.json    loss curves, eval loss, tokens/s per stage
     config.json     the training configuration that produced it
     manifest.json   written last: version, base model, stages, creation time
@@ -40,7 +40,7 @@ class ModelVersion:
 
     @property
     def adapter_dir(self) -> Path:
-        return self.path / "adapter"
+        return self.path / "adapters"
 
     @property
     def metrics(self) -> dict[str, Any]:

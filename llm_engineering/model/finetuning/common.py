@@ -1,0 +1,205 @@
+"""What SFT and DPO share: trainer arguments per device, progress logging, resuming, results."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from llm_engineering.exceptions import ConfigurationError
+from llm_engineering.model.loading import ModelTooLargeError
+
+STAGE_FILE = "stage.json"
+
+
+@dataclass
+class StageResult:
+    """A finished training stage: its folder, merged model, adapter and metrics."""
+
+    stage: str
+    output_dir: Path
+    model_dir: Path
+    adapter_dir: Path | None
+    base_model_dir: Path
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StageResult:
+        paths = ("output_dir", "model_dir", "adapter_dir", "base_model_dir")
+        return cls(**{k: (Path(v) if k in paths and v is not None else v) for k, v in data.items()})
+
+    def write(self) -> None:
+        """Mark the stage complete (written last)."""
+        (self.output_dir / STAGE_FILE).write_text(json.dumps(self.to_dict(), indent=2, default=str), encoding="utf-8")
+
+    @classmethod
+    def read(cls, output_dir: Path) -> StageResult | None:
+        marker = Path(output_dir) / STAGE_FILE
+        if not marker.is_file():
+            return None
+        return cls.from_dict(json.loads(marker.read_text(encoding="utf-8")))
+
+
+def config_from_dict(cls, data: dict | None):
+    """Build a config dataclass from a (YAML) dict; unknown keys are an error that names them."""
+    from llm_engineering.model.finetuning.lora import LoraSettings
+
+    data = dict(data or {})
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigurationError(f"unknown {cls.__name__} option(s): {', '.join(unknown)}")
+    if isinstance(data.get("lora"), dict):
+        data["lora"] = config_from_dict(LoraSettings, data["lora"])
+    try:
+        return cls(**data)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"invalid {cls.__name__}: {exc}") from None
+
+
+def device_args(device: str, gradient_checkpointing: bool) -> dict[str, Any]:
+    """bf16 autocast and optional gradient checkpointing on CUDA; plain fp32 on CPU."""
+    import torch
+
+    cuda = device.startswith("cuda")
+    return {
+        "bf16": cuda and torch.cuda.is_bf16_supported(),
+        "fp16": cuda and not torch.cuda.is_bf16_supported(),
+        "use_cpu": not cuda,
+        "gradient_checkpointing": cuda and gradient_checkpointing,
+        "report_to": "none",
+        "include_num_input_tokens_seen": "non_padding",
+        "save_strategy": "steps",
+        "eval_strategy": "no",
+        "dataloader_pin_memory": cuda,
+    }
+
+
+_CURVE_KEYS = ("loss", "grad_norm", "learning_rate", "epoch", "mean_token_accuracy")
+
+
+def _is_curve_key(key: str) -> bool:
+    return key in _CURVE_KEYS or key.startswith(("rewards/", "logps/"))
+
+
+class Progress:
+    """A ``TrainerCallback`` factory: one log line per logging step with loss and tokens/s, and the curves."""
+
+    def __new__(cls, stage: str):
+        from transformers import TrainerCallback
+
+        class _Progress(TrainerCallback):
+            def __init__(self):
+                self.stage = stage
+                self.curve: list[dict[str, float]] = []
+                self.started = time.perf_counter()
+                self.tokens_at_start = 0
+
+            def on_train_begin(self, args, state, control, **kwargs):
+                self.started = time.perf_counter()
+                self.tokens_at_start = state.num_input_tokens_seen
+
+            def tokens_per_second(self, state) -> float:
+                elapsed = time.perf_counter() - self.started
+                return (state.num_input_tokens_seen - self.tokens_at_start) / elapsed if elapsed > 0 else 0.0
+
+            def on_log(self, args, state, control, logs=None, **kwargs):
+                logs = logs or {}
+                if "loss" not in logs:
+                    return
+                point = {"step": state.global_step, "tokens_per_second": round(self.tokens_per_second(state), 1)}
+                point.update({k: float(v) for k, v in logs.items() if isinstance(v, int | float) and _is_curve_key(k)})
+                self.curve.append(point)
+                extra = "".join(
+                    f" {k.split('/')[-1] if k.startswith('rewards/') else k} {logs[k]:.3f}"
+                    for k in ("rewards/margins", "rewards/accuracies")
+                    if k in logs
+                )
+                logger.info(
+                    "{} step {}/{} loss {:.4f} lr {:.2e} tokens/s {:.0f}{}",
+                    self.stage,
+                    state.global_step,
+                    state.max_steps,
+                    logs["loss"],
+                    logs.get("learning_rate", 0.0),
+                    point["tokens_per_second"],
+                    extra,
+                )
+
+        return _Progress()
+
+
+def last_checkpoint(checkpoint_dir: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
+
+
+def train(trainer, checkpoint_dir: Path, resume: bool):
+    """``trainer.train()``, continuing from the last checkpoint when asked; OOM becomes a clear error."""
+    import torch
+
+    checkpoint = last_checkpoint(checkpoint_dir) if resume else None
+    if checkpoint:
+        logger.info("resuming from {}", checkpoint)
+    try:
+        return trainer.train(resume_from_checkpoint=checkpoint)
+    except torch.OutOfMemoryError:
+        raise ModelTooLargeError(
+            "training ran out of device memory; lower per_device_train_batch_size or max_length, raise "
+            "gradient_accumulation_steps, enable gradient_checkpointing, use LoRA/4-bit, or a smaller model"
+        ) from None
+
+
+def evaluate(trainer, eval_dataset) -> float | None:
+    if eval_dataset is None:
+        return None
+    return float(trainer.evaluate(eval_dataset)["eval_loss"])
+
+
+def stage_metrics(stage: str, trainer, train_output, progress, **extra) -> dict[str, Any]:
+    state = trainer.state
+    runtime = float(train_output.metrics.get("train_runtime", 0.0))
+    tokens = int(state.num_input_tokens_seen - progress.tokens_at_start)
+    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+    return {
+        "stage": stage,
+        "global_step": int(state.global_step),
+        "train_loss": float(train_output.training_loss),
+        "train_runtime_s": round(runtime, 2),
+        "train_tokens": tokens,
+        "tokens_per_second": round(tokens / runtime, 1) if runtime > 0 else None,
+        "trainable_parameters": int(trainable),
+        "loss_curve": progress.curve,
+        **extra,
+    }
+
+
+def save_outputs(trainer, tokenizer, *, base_dir: Path, output_dir: Path, lora) -> tuple[Path, Path | None]:
+    """Save the adapter (LoRA) and the merged model with its tokenizer; returns (model_dir, adapter_dir)."""
+    import shutil
+
+    model_dir = output_dir / "model"
+    adapter_dir = output_dir / "adapter" if lora.enabled else None
+    shutil.rmtree(model_dir, ignore_errors=True)
+    if adapter_dir is not None:
+        from llm_engineering.model.finetuning.lora import merge_adapter
+
+        shutil.rmtree(adapter_dir, ignore_errors=True)
+        trainer.model.save_pretrained(adapter_dir)
+        tokenizer.save_pretrained(adapter_dir)
+        dtype = None if lora.load_in_4bit else trainer.model.get_base_model().dtype
+        merge_adapter(base_dir, adapter_dir, model_dir, dtype=dtype, tokenizer=tokenizer)
+    else:
+        trainer.model.config.use_cache = True
+        trainer.model.save_pretrained(model_dir, safe_serialization=True)
+        tokenizer.save_pretrained(model_dir)
+    return model_dir, adapter_dir

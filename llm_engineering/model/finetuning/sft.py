@@ -1,0 +1,150 @@
+"""Supervised fine-tuning with TRL's ``SFTTrainer`` (LoRA by default, full fine-tuning as an option).
+
+The instruct dataset is in TRL's conversational prompt/completion format, so the tokenizer's chat
+template renders every example and the loss covers the assistant's completion only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from loguru import logger
+
+from llm_engineering.model.finetuning import common
+from llm_engineering.model.finetuning.data import INSTRUCT_COLUMNS, eval_subset, load_splits
+from llm_engineering.model.finetuning.lora import LoraSettings
+from llm_engineering.model.loading import load_causal_lm, pick_device, resolve_model_dir
+
+
+@dataclass
+class SFTRunConfig:
+    """SFT knobs. Defaults are the book's (3 epochs, lr 3e-4, batch 2 x 8 accumulation, 2048 tokens)."""
+
+    learning_rate: float = 3e-4
+    num_train_epochs: float = 3.0
+    max_steps: int = -1  # > 0 stops after that many optimiser steps (quick runs)
+    per_device_train_batch_size: int = 2
+    gradient_accumulation_steps: int = 8
+    per_device_eval_batch_size: int = 8
+    max_length: int = 2048
+    packing: bool = False
+    warmup_steps: int = 10
+    weight_decay: float = 0.01
+    lr_scheduler_type: str = "linear"
+    logging_steps: int = 1
+    save_steps: int = 50
+    save_total_limit: int = 2
+    max_eval_samples: int | None = 64  # None: the whole test split
+    eval_before_training: bool = True
+    gradient_checkpointing: bool = False  # CUDA only
+    seed: int = 42
+    lora: LoraSettings = field(default_factory=LoraSettings)
+
+    def __post_init__(self):
+        if self.learning_rate <= 0:
+            raise ValueError("learning_rate must be positive")
+        if self.per_device_train_batch_size < 1 or self.gradient_accumulation_steps < 1 or self.max_length < 16:
+            raise ValueError("batch size and accumulation must be >= 1 and max_length >= 16")
+        if self.max_steps <= 0 and self.num_train_epochs <= 0:
+            raise ValueError("set num_train_epochs > 0 or max_steps > 0")
+
+    def trl_args(self, output_dir: Path, device: str):
+        from trl import SFTConfig
+
+        return SFTConfig(
+            output_dir=str(output_dir),
+            learning_rate=self.learning_rate,
+            num_train_epochs=self.num_train_epochs,
+            max_steps=self.max_steps,
+            per_device_train_batch_size=self.per_device_train_batch_size,
+            gradient_accumulation_steps=self.gradient_accumulation_steps,
+            per_device_eval_batch_size=self.per_device_eval_batch_size,
+            max_length=self.max_length,
+            packing=self.packing,
+            warmup_steps=self.warmup_steps,
+            weight_decay=self.weight_decay,
+            lr_scheduler_type=self.lr_scheduler_type,
+            logging_steps=self.logging_steps,
+            save_steps=self.save_steps,
+            save_total_limit=self.save_total_limit,
+            seed=self.seed,
+            completion_only_loss=True,
+            **common.device_args(device, self.gradient_checkpointing),
+        )
+
+
+def run_sft(
+    dataset,
+    config: SFTRunConfig | None = None,
+    *,
+    model_id: str | Path | None = None,
+    output_dir: Path,
+    resume: bool = True,
+    device: str | None = None,
+) -> common.StageResult:
+    """Fine-tune ``model_id`` (default: base SmolLM2) on the instruct ``dataset`` (DatasetDict or its folder).
+
+    Writes ``output_dir/adapter`` (LoRA), ``output_dir/model`` (merged safetensors + tokenizer) and
+    checkpoints under ``output_dir/checkpoints``; with ``resume`` an interrupted run continues from
+    its last checkpoint.
+    """
+    import torch
+    from trl import SFTTrainer
+
+    config = config or SFTRunConfig()
+    data = load_splits(dataset, kind="instruct", columns=INSTRUCT_COLUMNS)
+    eval_data = eval_subset(data, config.max_eval_samples)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    base_dir = model_id if isinstance(model_id, Path) else resolve_model_dir(model_id)
+    device = pick_device(device)
+    dtype = None if config.lora.enabled else torch.float32  # full fine-tuning keeps fp32 master weights
+    model, tokenizer = load_causal_lm(
+        base_dir, device=device, dtype=dtype, for_training=True, load_in_4bit=config.lora.load_in_4bit
+    )
+    progress = common.Progress("sft")
+    checkpoints = output_dir / "checkpoints"
+    trainer = SFTTrainer(
+        model=model,
+        args=config.trl_args(checkpoints, device),
+        train_dataset=data["train"],
+        eval_dataset=eval_data,
+        processing_class=tokenizer,
+        peft_config=config.lora.peft_config(),
+        callbacks=[progress],
+    )
+    logger.info(
+        "SFT of {} on {} examples ({}, {}, LoRA {})",
+        base_dir.name,
+        len(data["train"]),
+        device,
+        model.dtype,
+        f"r={config.lora.r}" if config.lora.enabled else "off: full fine-tuning",
+    )
+    resuming = resume and common.last_checkpoint(checkpoints) is not None
+    eval_before = common.evaluate(trainer, eval_data) if config.eval_before_training and not resuming else None
+    train_output = common.train(trainer, checkpoints, resume)
+    eval_after = common.evaluate(trainer, eval_data)
+
+    model_dir, adapter_dir = common.save_outputs(
+        trainer, tokenizer, base_dir=Path(base_dir), output_dir=output_dir, lora=config.lora
+    )
+    metrics = common.stage_metrics(
+        "sft",
+        trainer,
+        train_output,
+        progress,
+        eval_loss=eval_after,
+        eval_loss_before=eval_before,
+        eval_samples=len(eval_data) if eval_data is not None else 0,
+        train_samples=len(data["train"]),
+        device=device,
+        dtype=str(model.dtype).removeprefix("torch."),
+        resumed=resuming,
+        config=asdict(config),
+    )
+    result = common.StageResult("sft", output_dir, model_dir, adapter_dir, Path(base_dir), metrics)
+    result.write()
+    logger.info("SFT done: {} steps, eval loss {} -> {}", metrics["global_step"], eval_before, eval_after)
+    return result

@@ -1,0 +1,151 @@
+"""The twin's training run: SFT, then DPO from the SFT model, then one registry version.
+
+Each stage works in ``DATA_DIR/models/runs/<run_name>/<stage>``. A stage that finished (its
+``stage.json`` exists) is not repeated, and an interrupted stage continues from its last
+checkpoint, so re-running after a crash picks up where it stopped. Publishing moves the final
+model, the adapters and the metrics into a new registry version and clears the run folder.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from llm_engineering.exceptions import ConfigurationError
+from llm_engineering.model.finetuning.common import StageResult, config_from_dict
+from llm_engineering.model.finetuning.dpo import DPORunConfig, run_dpo
+from llm_engineering.model.finetuning.sft import SFTRunConfig, run_sft
+from llm_engineering.model.registry import ModelVersion, get_registry
+from llm_engineering.settings import get_settings
+
+_RUN_NAME = re.compile(r"^[\w.-]{1,100}$")
+
+
+@dataclass
+class TrainingConfig:
+    model_id: str = ""  # empty: the offline base SmolLM2-135M-Instruct
+    run_name: str = "twin"
+    run_dpo: bool = True
+    resume: bool = True  # continue an interrupted run of the same name from its checkpoints
+    keep_run_dir: bool = False  # keep checkpoints after publishing
+    sft: SFTRunConfig = field(default_factory=SFTRunConfig)
+    dpo: DPORunConfig = field(default_factory=DPORunConfig)
+
+    def __post_init__(self):
+        if not _RUN_NAME.match(self.run_name):
+            raise ValueError("run_name may hold letters, digits, '.', '_' and '-' only")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> TrainingConfig:
+        data = dict(data or {})
+        sft = config_from_dict(SFTRunConfig, data.pop("sft", None))
+        dpo = config_from_dict(DPORunConfig, data.pop("dpo", None))
+        known = {"model_id", "run_name", "run_dpo", "resume", "keep_run_dir"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigurationError(f"unknown training option(s): {', '.join(unknown)}")
+        try:
+            return cls(sft=sft, dpo=dpo, **data)
+        except ValueError as exc:
+            raise ConfigurationError(f"invalid training config: {exc}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_dir(run_name: str) -> Path:
+    return get_settings().DATA_DIR / "models" / "runs" / run_name
+
+
+def sft_stage(instruct_dataset, config: TrainingConfig) -> StageResult:
+    out = run_dir(config.run_name) / "sft"
+    done = StageResult.read(out) if config.resume else None
+    if done is not None:
+        logger.info("SFT of run {} already finished; reusing {}", config.run_name, done.model_dir)
+        return done
+    if not config.resume:
+        shutil.rmtree(out, ignore_errors=True)
+    return run_sft(instruct_dataset, config.sft, model_id=config.model_id or None, output_dir=out, resume=config.resume)
+
+
+def dpo_stage(preference_dataset, sft: StageResult, config: TrainingConfig) -> StageResult:
+    out = run_dir(config.run_name) / "dpo"
+    done = StageResult.read(out) if config.resume else None
+    if done is not None:
+        logger.info("DPO of run {} already finished; reusing {}", config.run_name, done.model_dir)
+        return done
+    if not config.resume:
+        shutil.rmtree(out, ignore_errors=True)
+    return run_dpo(preference_dataset, config.dpo, model_id=Path(sft.model_dir), output_dir=out, resume=config.resume)
+
+
+def publish(stages: list[StageResult], config: TrainingConfig) -> ModelVersion:
+    """Move the last stage's merged model and every adapter into a new registry version."""
+    if not stages:
+        raise ValueError("no finished training stage to publish")
+    registry = get_registry()
+    staging = registry.staging()
+    try:
+        shutil.copytree(stages[-1].model_dir, staging / "model")
+        for stage in stages:
+            if stage.adapter_dir is not None and Path(stage.adapter_dir).is_dir():
+                shutil.copytree(stage.adapter_dir, staging / "adapters" / stage.stage)
+        metrics = {stage.stage: _public_metrics(stage.metrics) for stage in stages}
+        version = registry.publish(
+            staging,
+            metrics=metrics,
+            config=config.to_dict(),
+            manifest={
+                "run_name": config.run_name,
+                "base_model": config.model_id or "SmolLM2-135M-Instruct",
+                "stages": [s.stage for s in stages],
+            },
+        )
+    except BaseException:
+        registry.discard(staging)
+        raise
+    if not config.keep_run_dir:
+        shutil.rmtree(run_dir(config.run_name), ignore_errors=True)
+    logger.info("registered model version {} at {}", version.version, version.path)
+    return version
+
+
+def _public_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metrics.items() if k != "config"}
+
+
+def summary(version: ModelVersion) -> dict[str, Any]:
+    """Flat numbers of a version for dashboards (ZenML model metadata)."""
+    out: dict[str, Any] = {"version": version.version, "path": str(version.path)}
+    for stage, m in version.metrics.items():
+        for key in ("global_step", "train_loss", "eval_loss", "eval_loss_before", "tokens_per_second", "train_tokens"):
+            if m.get(key) is not None:
+                out[f"{stage}/{key}"] = m[key]
+        for key, value in (m.get("eval_rewards") or {}).items():
+            out[f"{stage}/{key}"] = value
+    return out
+
+
+def train_twin(instruct_dataset, preference_dataset, config: TrainingConfig | dict | None = None) -> ModelVersion:
+    """SFT on the instruct dataset, DPO on the preference dataset, one new registry version."""
+    if not isinstance(config, TrainingConfig):
+        config = TrainingConfig.from_dict(config)
+    stages = [sft_stage(instruct_dataset, config)]
+    if config.run_dpo:
+        stages.append(dpo_stage(preference_dataset, stages[0], config))
+    return publish(stages, config)
+
+
+def apply_max_steps_override(config: TrainingConfig) -> TrainingConfig:
+    """``TRAINING_MAX_STEPS`` (when set) caps both stages: a quick run without editing the config."""
+    steps = get_settings().TRAINING_MAX_STEPS
+    if steps:
+        logger.info("TRAINING_MAX_STEPS={} caps SFT and DPO", steps)
+        config.sft.max_steps = steps
+        config.dpo.max_steps = steps
+    return config

@@ -1,0 +1,22 @@
+"""The training pipeline: SFT on the instruct dataset, DPO from the SFT model, one registry version.
+
+Run: ``poe run-training-pipeline`` (``python -m tools.run training``) with ``configs/training.yaml``.
+``TRAINING_MAX_STEPS=5`` in the environment caps both stages for a quick run.
+"""
+
+from typing import Any
+
+from zenml import pipeline
+
+from llm_engineering.model.finetuning.twin import TrainingConfig, apply_max_steps_override
+from steps.training import register_model, train_dpo, train_sft
+
+
+@pipeline
+def training(instruct_dataset: str = "", preference_dataset: str = "", training: Any = None) -> None:
+    # Checked here, before any step runs, so a bad config stops at once with a clear message.
+    config = apply_max_steps_override(TrainingConfig.from_dict(training))
+    params = config.to_dict()
+    sft = train_sft(instruct_dataset=instruct_dataset, training=params)
+    dpo = train_dpo(sft_result=sft, preference_dataset=preference_dataset, training=params) if config.run_dpo else None
+    register_model(sft_result=sft, dpo_result=dpo, training=params)
