@@ -1,0 +1,32 @@
+"""Steps: build the instruction / preference dataset and return it as a ZenML artifact."""
+
+from typing import Annotated, Any
+
+from datasets import DatasetDict
+from zenml import log_metadata, step
+
+from llm_engineering.application.dataset import generate_instruct_dataset, generate_preference_dataset
+from llm_engineering.domain.cleaned_documents import CleanedDocument
+from steps.generate_datasets.materializer import DatasetDictMaterializer
+
+
+def _log(report, artifact: str) -> dict:
+    metadata = report.model_dump(mode="json")
+    log_metadata(metadata={"dataset": metadata}, artifact_name=artifact, infer_artifact=True)
+    return metadata
+
+
+@step(output_materializers={"instruct_datasets": DatasetDictMaterializer})
+def generate_instruct_datasets_step(
+    cleaned_documents: list[CleanedDocument], config: dict[str, Any] | None = None
+) -> tuple[Annotated[DatasetDict, "instruct_datasets"], Annotated[dict, "instruct_datasets_report"]]:
+    dataset_dict, report = generate_instruct_dataset(cleaned_documents, config)
+    return dataset_dict, _log(report, "instruct_datasets")
+
+
+@step(output_materializers={"preference_datasets": DatasetDictMaterializer})
+def generate_preference_datasets_step(
+    cleaned_documents: list[CleanedDocument], config: dict[str, Any] | None = None
+) -> tuple[Annotated[DatasetDict, "preference_datasets"], Annotated[dict, "preference_datasets_report"]]:
+    dataset_dict, report = generate_preference_dataset(cleaned_documents, config)
+    return dataset_dict, _log(report, "preference_datasets")
