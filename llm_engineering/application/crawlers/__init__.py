@@ -1,0 +1,6 @@
+"""Crawlers: one module per platform, each registering itself; ``CrawlerDispatcher`` picks one."""
+
+from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext, CrawlError
+from llm_engineering.application.crawlers.dispatcher import CrawlerDispatcher, load_crawlers
+
+__all__ = ["BaseCrawler", "CrawlContext", "CrawlError", "CrawlerDispatcher", "load_crawlers"]

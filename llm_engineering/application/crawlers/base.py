@@ -1,0 +1,123 @@
+"""What every crawler is: one class, the links it handles, the documents it makes.
+
+A crawler registers itself when its module is imported (``__init_subclass__``); the dispatcher
+imports every module of this package, so adding a platform is adding one file.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+from urllib.parse import unquote, urlsplit
+
+from llm_engineering.domain.documents import Document, UserDocument
+from llm_engineering.domain.identity import canonical_link
+from llm_engineering.exceptions import LLMTwinError
+
+if TYPE_CHECKING:
+    from llm_engineering.infrastructure.browser import SharedBrowser
+    from llm_engineering.infrastructure.http import Fetcher
+
+CRAWLERS: dict[str, type[BaseCrawler]] = {}
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
+
+
+class CrawlError(LLMTwinError):
+    """A link could not be crawled; the message is the reason recorded for it."""
+
+
+@dataclass
+class CrawlContext:
+    """What crawlers share during one crawl: settings, an HTTP client and a lazy browser."""
+
+    settings: object
+    fetcher: Fetcher
+    browser: SharedBrowser
+    allow_local_files: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+class BaseCrawler(ABC):
+    """A crawler for one platform or source.
+
+    Subclasses set ``name`` (registry key), ``platform`` (stored on documents), ``document_class``
+    and either ``url_patterns`` (regular expressions searched in the link, case-insensitive) or,
+    for local sources, ``local = True`` plus ``matches_path``. Higher ``priority`` wins when
+    several crawlers match a link.
+    """
+
+    name: ClassVar[str] = ""
+    platform: ClassVar[str] = ""
+    document_class: ClassVar[type[Document]]
+    url_patterns: ClassVar[tuple[str, ...]] = ()
+    local: ClassVar[bool] = False
+    priority: ClassVar[int] = 0
+    # True when a link yields exactly one document whose link is the canonical input link, so
+    # "already crawled" can be decided before fetching anything.
+    one_document_per_link: ClassVar[bool] = True
+    _compiled: ClassVar[tuple[re.Pattern, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._compiled = tuple(re.compile(p, re.IGNORECASE) for p in cls.url_patterns)
+        if cls.__dict__.get("name"):
+            CRAWLERS[cls.name] = cls
+
+    @classmethod
+    def matches(cls, link: str) -> bool:
+        if cls.local:
+            path = local_path(link)
+            return path is not None and path.exists() and cls.matches_path(path)
+        return any(p.search(link) for p in cls._compiled)
+
+    @classmethod
+    def matches_path(cls, path: Path) -> bool:
+        return False
+
+    def already_crawled(self, link: str) -> bool:
+        if not self.one_document_per_link:
+            return False
+        return self.document_class.find(link=canonical_link(link)) is not None
+
+    @abstractmethod
+    def crawl(self, link: str, user: UserDocument, context: CrawlContext) -> list[Document]:
+        """Fetch the link and return its documents (not saved); raise CrawlError on failure."""
+
+
+def scheme_of(link: str) -> str | None:
+    match = _SCHEME.match(link.strip())
+    if not match or (len(match.group(1)) == 1 and re.match(r"^[a-zA-Z]:[\\/]", link.strip())):
+        return None  # no scheme, or a Windows drive letter
+    return match.group(1).lower()
+
+
+def local_path(link: str) -> Path | None:
+    """The filesystem path a link names (``file://`` URL or plain path), else None."""
+    link = link.strip()
+    scheme = scheme_of(link)
+    if scheme == "file":
+        parts = urlsplit(link)
+        if parts.netloc not in ("", "localhost"):
+            return None
+        return Path(unquote(parts.path))
+    if scheme is None and link:
+        return Path(link).expanduser()
+    return None
+
+
+def file_link(path: Path) -> str:
+    """The link stored for a local file: its absolute ``file://`` URI."""
+    return path.resolve().as_uri()
+
+
+def platform_for(url: str, default: str = "blog") -> str:
+    """The platform of a web URL, asked of the registered crawlers (no hand-kept host list)."""
+    from llm_engineering.application.crawlers.dispatcher import load_crawlers
+
+    for cls in sorted(load_crawlers().values(), key=lambda c: -c.priority):
+        if not cls.local and cls.platform and cls._compiled and cls.matches(url) and cls.platform != "feed":
+            return cls.platform
+    return default

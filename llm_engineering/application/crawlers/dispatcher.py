@@ -1,0 +1,65 @@
+"""Pick the crawler for a link: the registered crawler whose patterns match, by priority,
+falling back to the generic article crawler for any other web page."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from functools import lru_cache
+
+from llm_engineering.application.crawlers.base import CRAWLERS, BaseCrawler, CrawlError, local_path, scheme_of
+from llm_engineering.infrastructure.http import FetchError, check_url
+
+FALLBACK = "article"
+
+
+@lru_cache(maxsize=1)
+def _import_all() -> None:
+    import llm_engineering.application.crawlers as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")
+
+
+def load_crawlers() -> dict[str, type[BaseCrawler]]:
+    """Every registered crawler class by name (importing this package's modules once)."""
+    _import_all()
+    return dict(CRAWLERS)
+
+
+class CrawlerDispatcher:
+    """``get_crawler(link)`` returns a crawler instance or raises CrawlError with the reason."""
+
+    def __init__(self, allow_local_files: bool = False):
+        self.allow_local_files = allow_local_files
+        self._crawlers = sorted(load_crawlers().values(), key=lambda c: (-c.priority, c.name))
+
+    def get_crawler(self, link: str) -> BaseCrawler:
+        if not isinstance(link, str) or not link.strip():
+            raise CrawlError("malformed URL: empty link")
+        link = link.strip()
+        scheme = scheme_of(link)
+        if scheme == "file" or (scheme is None and self.allow_local_files):
+            return self._local_crawler(link, scheme)
+        try:
+            check_url(link, allow_private=True)  # syntax only; addresses are checked on fetch
+        except FetchError as exc:
+            raise CrawlError(str(exc)) from None
+        for cls in self._crawlers:
+            if not cls.local and cls.matches(link):
+                return cls()
+        return CRAWLERS[FALLBACK]()
+
+    def _local_crawler(self, link: str, scheme: str | None) -> BaseCrawler:
+        if not self.allow_local_files:
+            raise CrawlError(
+                f"unsupported scheme file: in {link!r} (local files are read only when the run allows "
+                "them: allow_local_files: true)"
+            )
+        path = local_path(link)
+        if path is None or not path.exists():
+            raise CrawlError(f"local path not found: {link}")
+        for cls in self._crawlers:
+            if cls.local and cls.matches(link):
+                return cls()
+        raise CrawlError(f"no crawler reads {link} (expected markdown, text or HTML files, or an export)")

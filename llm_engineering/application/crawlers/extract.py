@@ -1,0 +1,99 @@
+"""Main-content extraction shared by the HTML crawlers (trafilatura: maintained, handles
+boilerplate, keeps headings, lists, code and tables as Markdown)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import trafilatura
+from bs4 import BeautifulSoup
+from trafilatura.metadata import extract_metadata
+
+from llm_engineering.application.crawlers.base import CrawlError
+
+_BOT_CHECK_MARKERS = (
+    "just a moment...",
+    "cf-challenge",
+    "challenge-platform",
+    "verify you are human",
+    "checking your browser",
+    "checking if the site connection is secure",
+    "enable javascript and cookies to continue",
+    "g-recaptcha",
+    "h-captcha",
+    "captcha-delivery",
+)
+
+
+def looks_like_bot_check(html: str) -> bool:
+    """True for an anti-bot interstitial (Cloudflare-style challenge, captcha wall)."""
+    head = html[:20000].casefold()
+    return any(marker in head for marker in _BOT_CHECK_MARKERS)
+
+
+def parse_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def html_to_markdown(html: str, url: str | None = None) -> str:
+    """Main text of a page or fragment as Markdown-ish text; empty when there is none."""
+    text = trafilatura.extract(
+        html,
+        url=url,
+        output_format="markdown",
+        include_formatting=True,
+        include_tables=True,
+        include_links=False,
+        include_images=False,
+        include_comments=False,
+        favor_recall=True,
+        deduplicate=False,
+    )
+    if not text:
+        # Very short pages and feed fragments: plain text of the markup.
+        soup = BeautifulSoup(html, "lxml")
+        for tag in soup(["script", "style", "noscript", "template"]):
+            tag.decompose()
+        text = soup.get_text("\n")
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def article_content(html: str, url: str, bot_check_is_error: bool = True) -> tuple[dict, datetime | None]:
+    """``({"Title", "Subtitle", "Content"}, published_at)`` of an article page.
+
+    Raises CrawlError for a bot-check page or a page without article text.
+    """
+    if bot_check_is_error and looks_like_bot_check(html):
+        raise CrawlError(f"the site answered with a bot-check page instead of the article at {url}")
+    content = html_to_markdown(html, url)
+    if not content:
+        raise CrawlError(f"empty article: no main text found at {url}")
+    meta = extract_metadata(html, default_url=url)
+    title = (meta.title if meta else None) or ""
+    subtitle = (meta.description if meta else None) or None
+    published = _published(html) or (parse_date(meta.date) if meta and meta.date else None)
+    return {"Title": title.strip(), "Subtitle": subtitle, "Content": content}, published
+
+
+def _published(html: str) -> datetime | None:
+    soup = BeautifulSoup(html[:200000], "lxml")
+    for attrs in (
+        {"property": "article:published_time"},
+        {"name": "article:published_time"},
+        {"itemprop": "datePublished"},
+        {"name": "date"},
+    ):
+        tag = soup.find("meta", attrs=attrs)
+        if tag and tag.get("content"):
+            found = parse_date(tag["content"])
+            if found:
+                return found
+    time_tag = soup.find("time", attrs={"datetime": True})
+    return parse_date(time_tag["datetime"]) if time_tag else None

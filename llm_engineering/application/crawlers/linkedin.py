@@ -1,0 +1,103 @@
+"""LinkedIn posts from the official data export (LinkedIn blocks scraping).
+
+Download it under Settings → Data privacy → Get a copy of your data; pass the ZIP (or the folder
+it unpacks to) as a link. ``Shares.csv`` holds one row per post: Date, ShareLink,
+ShareCommentary, SharedUrl, MediaUrl, Visibility. A linkedin.com URL fails with this advice.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+
+from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext, CrawlError, local_path
+from llm_engineering.application.crawlers.local_sources import decode_text, list_names, read_member
+from llm_engineering.domain.documents import Document, PostDocument, UserDocument
+
+SHARES_FILES = ("shares.csv", "posts.csv")
+
+
+def _shares_member(path: Path) -> str | None:
+    for name in list_names(path):
+        if PurePosixPath(name).name.lower() in SHARES_FILES:
+            return name
+    return None
+
+
+class LinkedInExportCrawler(BaseCrawler):
+    name = "linkedin_export"
+    platform = "linkedin"
+    document_class = PostDocument
+    local = True
+    priority = 20
+    one_document_per_link = False
+
+    @classmethod
+    def matches_path(cls, path: Path) -> bool:
+        return (path.is_dir() or path.suffix.lower() in (".zip", ".csv")) and (
+            path.name.lower() in SHARES_FILES
+            or (not path.name.lower().endswith(".csv") and _shares_member(path) is not None)
+        )
+
+    def crawl(self, link: str, user: UserDocument, context: CrawlContext) -> list[Document]:
+        path = local_path(link)
+        if path is None or not path.exists():
+            raise CrawlError(f"local path not found: {link}")
+        if path.is_file() and path.suffix.lower() == ".csv":
+            data, member = path.read_bytes(), path.name
+        else:
+            member = _shares_member(path)
+            if member is None:
+                raise CrawlError(f"no Shares.csv in the LinkedIn export {path}")
+            data = read_member(path, member)
+        rows = list(csv.DictReader(io.StringIO(decode_text(data, member), newline="")))
+        if rows and not {"ShareCommentary", "ShareLink"} <= set(rows[0]):
+            raise CrawlError(f"{member} lacks the ShareCommentary/ShareLink columns of a LinkedIn export")
+        posts = []
+        for row in rows:
+            text = (row.get("ShareCommentary") or "").replace("\r\n", "\n").strip()
+            if not text:
+                continue  # reposts without a comment carry none of the author's writing
+            posts.append(
+                PostDocument(
+                    content={"Content": text},
+                    platform=self.platform,
+                    author_id=user.id,
+                    author_full_name=user.full_name,
+                    link=(row.get("ShareLink") or "").strip() or None,
+                    published_at=_date(row.get("Date")),
+                    image=(row.get("MediaUrl") or "").strip() or None,
+                )
+            )
+        if not posts:
+            raise CrawlError(f"no posts with text in {member} of {path}")
+        return posts
+
+
+class LinkedInUrlCrawler(BaseCrawler):
+    name = "linkedin"
+    platform = "linkedin"
+    document_class = PostDocument
+    url_patterns = (r"^https?://([^/]+\.)?linkedin\.com/",)
+
+    def already_crawled(self, link: str) -> bool:
+        return False
+
+    def crawl(self, link: str, user: UserDocument, context: CrawlContext) -> list[Document]:
+        raise CrawlError(
+            "LinkedIn blocks scraping; export your data (Settings → Data privacy → Get a copy of your data) "
+            "and list the export ZIP's path instead, with allow_local_files: true"
+        )
+
+
+def _date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%m/%d/%y, %I:%M %p"):
+        try:
+            return datetime.strptime(value.strip(), fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    return None
