@@ -2,6 +2,7 @@
 
 Each pipeline lives in ``pipelines/<name>.py`` as a ZenML ``@pipeline`` function of the same
 name, and reads its parameters from ``configs/<name>.yaml`` unless ``--config`` says otherwise.
+``end-to-end`` runs the main job: the stages listed in ``configs/end_to_end.yaml``, in order.
 """
 
 from __future__ import annotations
@@ -14,10 +15,58 @@ import typer
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 ROOT = Path(__file__).resolve().parent.parent
+END_TO_END = "end-to-end"
 
 
 def available_pipelines() -> list[str]:
     return sorted(p.stem for p in (ROOT / "pipelines").glob("*.py") if not p.stem.startswith("_"))
+
+
+def _stages(config: Path) -> list[dict]:
+    import yaml
+
+    from llm_engineering.exceptions import ConfigurationError
+
+    try:
+        stages = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("stages")
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigurationError(f"cannot read {config}: {exc}") from None
+    if not isinstance(stages, list) or not stages:
+        raise ConfigurationError(f"{config} must list `stages:` (each with `pipeline:` and `config:`)")
+    for i, stage in enumerate(stages):
+        if not isinstance(stage, dict) or stage.get("pipeline") not in available_pipelines():
+            raise ConfigurationError(f"{config}: stage {i} names no known pipeline ({stage!r})")
+        path = ROOT / stage.get("config", f"configs/{stage['pipeline']}.yaml")
+        if not path.is_file():
+            raise ConfigurationError(f"{config}: stage {i} config {path} does not exist")
+        stage["config"] = path
+    return stages
+
+
+def run_end_to_end(config: Path | None = None, no_cache: bool = False) -> list[tuple[str, float, str]]:
+    """Run every stage of the main job in order; returns (pipeline, seconds, status) per stage."""
+    stages = _stages(config or ROOT / "configs" / "end_to_end.yaml")
+    timings = []
+    for stage in stages:
+        started = time.perf_counter()
+        typer.secho(f"==> {stage['pipeline']} ({stage['config'].relative_to(ROOT)})", bold=True)
+        run = run_pipeline(stage["pipeline"], stage["config"], no_cache)
+        status = str(getattr(run, "status", "completed"))
+        timings.append((stage["pipeline"], time.perf_counter() - started, status))
+        if not _succeeded(status):
+            break
+    return timings
+
+
+def _succeeded(status: str) -> bool:
+    return str(status).lower().rsplit(".", 1)[-1] in ("completed", "finished", "cached")
+
+
+def _latest_report() -> Path | None:
+    from llm_engineering.settings import get_settings
+
+    reports = sorted(get_settings().DATA_DIR.resolve().glob("**/report.html"), key=lambda p: p.stat().st_mtime)
+    return reports[-1] if reports else None
 
 
 def run_pipeline(name: str, config: Path | None = None, no_cache: bool = False, run_name: str | None = None):
@@ -40,26 +89,35 @@ def run_pipeline(name: str, config: Path | None = None, no_cache: bool = False, 
     return pipeline.with_options(**options)()
 
 
-@app.command()
+@app.command(epilog="Pipelines: " + ", ".join([*available_pipelines(), END_TO_END]))
 def main(
-    pipeline: str = typer.Argument(..., help="Pipeline to run (see --list)."),
+    pipeline: str = typer.Argument(..., help="A pipeline in pipelines/ (e.g. digital_data_etl), or end-to-end."),
     config: Path = typer.Option(None, "--config", "-c", help="YAML run configuration (default configs/<pipeline>.yaml)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Re-run every step instead of reusing cached outputs."),
     run_name: str = typer.Option(None, help="Name of the ZenML run."),
 ) -> None:
-    """Run PIPELINE (one of the modules in pipelines/)."""
+    """Run PIPELINE with its YAML config, or `end-to-end` for the whole main job."""
     from llm_engineering.exceptions import LLMTwinError
 
     started = time.perf_counter()
     try:
-        run = run_pipeline(pipeline, config, no_cache, run_name)
+        if pipeline == END_TO_END:
+            timings = run_end_to_end(config, no_cache)
+        else:
+            run = run_pipeline(pipeline, config, no_cache, run_name)
+            timings = [(pipeline, time.perf_counter() - started, str(getattr(run, "status", "completed")))]
     except LLMTwinError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None
-    status = getattr(run, "status", "finished")
-    typer.echo(f"pipeline {pipeline}: {status} in {time.perf_counter() - started:.1f}s")
-    if str(status).lower() not in ("completed", "finished", "cached", "executionstatus.completed"):
+    for name, seconds, status in timings:
+        typer.echo(f"{name:<32} {status.rsplit('.', 1)[-1]:<10} {seconds:8.1f}s")
+    typer.echo(f"{'total':<32} {'':<10} {time.perf_counter() - started:8.1f}s")
+    if not all(_succeeded(status) for _, _, status in timings):
         raise typer.Exit(1)
+    if pipeline == END_TO_END:
+        report = _latest_report()
+        typer.echo(f"\nevaluation report: {report or 'not found'}")
+        typer.echo("chat with the twin:  .venv/bin/poe run-inference-ml-service   then open http://127.0.0.1:8000/")
 
 
 if __name__ == "__main__":
