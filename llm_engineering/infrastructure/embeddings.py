@@ -114,6 +114,14 @@ def load_embedder(model_id: str = "", num_threads: int | None = None) -> Embedde
     return embedder
 
 
+def configured_model_id(settings=None) -> str:
+    """The id ``get_embedder()`` will report, known without loading the model."""
+    from llm_engineering.settings import get_settings
+
+    model_id = (settings or get_settings()).EMBEDDING_MODEL_ID.strip()
+    return model_id or DEFAULT_EMBEDDING_MODEL_ID
+
+
 @lru_cache(maxsize=1)
 def get_embedder() -> Embedder:
     """The process-wide embedder from settings (``EMBEDDING_MODEL_ID``, ``TORCH_NUM_THREADS``)."""

@@ -1,0 +1,230 @@
+"""Chunking: cleaned text → overlapping pieces that the embedding model reads whole.
+
+Sizes are counted in word pieces of the embedding model's own tokenizer, so a chunk never
+exceeds what the encoder reads (all-MiniLM-L6-v2: 256 including [CLS]/[SEP]) and nothing is
+silently truncated.
+
+How a text is cut: it is tokenized once with character offsets; every gap between two tokens
+is a possible cut, ranked by the structure it sits on — a heading, then a paragraph break or
+the edge of a fenced code block, then a blank line inside code, a line break, a sentence end,
+a space, and last a cut inside a word. Each chunk is filled to between half and all of the
+configured size and ends at the best-ranked cut in that range (the latest among equals). The
+next chunk starts up to ``overlap`` tokens earlier, at the first word start in that span, so
+consecutive chunks share (almost exactly) the configured overlap. Chunks are character spans of
+the cleaned text: dropping each chunk's overlap and joining them gives the text back, up to the
+whitespace at the cuts.
+
+A category's chunker is one subclass of ``ChunkingHandler`` with ``category`` set; it registers
+itself in ``CHUNKING_HANDLERS``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from llm_engineering.domain.cleaned_documents import CleanedDocument
+from llm_engineering.domain.types import DataCategory
+from llm_engineering.exceptions import ConfigurationError
+
+CHUNKING_HANDLERS: dict[DataCategory, ChunkingHandler] = {}
+
+#: Bump when the cutting rules change, so stored features are rebuilt.
+CHUNKING_VERSION = "1"
+
+_HEADING = 5
+_PARAGRAPH = 4
+_CODE_BLANK = 3
+_LINE = 2
+_SENTENCE = 1
+_WORD = 0
+_GLUED = -1  # between a word and punctuation, or two CJK characters
+_IN_WORD = -2  # inside a word (a word-piece continuation)
+_INVALID = -100  # inside one character (e.g. Hangul split into jamo pieces)
+
+_SENTENCE_END = frozenset(".!?。！？…」』\"'”’)")
+_FENCE_LINE = re.compile(r"^[ \t]*(```|~~~)", re.MULTILINE)
+_HEADING_LINE = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class ChunkingConfig:
+    """Chunk size and overlap in word pieces of the embedding tokenizer."""
+
+    size: int
+    overlap: int
+
+    def check(self, max_tokens: int) -> ChunkingConfig:
+        """This config if the model can read it, else a ConfigurationError saying what to change."""
+        if self.size < 8:
+            raise ConfigurationError(f"chunk size {self.size} is too small: use at least 8 tokens.")
+        if self.size > max_tokens:
+            raise ConfigurationError(
+                f"chunk size {self.size} tokens exceeds what the embedding model reads ({max_tokens} "
+                "word pieces besides its special tokens); lower CHUNK_SIZE_TOKENS or the configured size."
+            )
+        if not 0 <= self.overlap < self.size:
+            raise ConfigurationError(
+                f"chunk overlap {self.overlap} must be at least 0 and less than the chunk size {self.size}."
+            )
+        return self
+
+
+@dataclass(frozen=True)
+class TextChunk:
+    """One chunk: its text, its character span in the cleaned text and its size in tokens."""
+
+    index: int
+    text: str
+    start: int
+    end: int
+    token_count: int
+
+
+def _code_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of fenced code blocks (an unclosed fence runs to the end)."""
+    fences = [m.start() for m in _FENCE_LINE.finditer(text)]
+    spans = []
+    for i in range(0, len(fences), 2):
+        start = fences[i]
+        end = fences[i + 1] if i + 1 < len(fences) else len(text)
+        line_end = text.find("\n", end)
+        spans.append((start, len(text) if line_end < 0 or i + 1 >= len(fences) else line_end))
+    return spans
+
+
+def _rank_cuts(text: str, offsets: list[tuple[int, int]], pieces: list[str]) -> list[int]:
+    """Rank of a cut before token ``i`` (index 0 unused)."""
+    spans = _code_spans(text)
+    span_starts = [s for s, _ in spans]
+    edges = sorted({s for s, _ in spans} | {e for _, e in spans})
+    headings = {m.start() for m in _HEADING_LINE.finditer(text)}
+
+    def in_code(pos: int) -> bool:
+        k = bisect.bisect_right(span_starts, pos) - 1
+        return k >= 0 and spans[k][0] <= pos < spans[k][1]
+
+    def edge_between(lo: int, hi: int) -> bool:
+        k = bisect.bisect_left(edges, lo)
+        return k < len(edges) and edges[k] <= hi
+
+    ranks = [_INVALID] * len(offsets)
+    for i in range(1, len(offsets)):
+        prev_end, start = offsets[i - 1][1], offsets[i][0]
+        if start < prev_end:
+            continue  # two pieces of one character
+        gap = text[prev_end:start]
+        if not gap:
+            rank = _IN_WORD if pieces[i].startswith("##") else _GLUED
+            if text[prev_end - 1] in "。！？":
+                rank = _SENTENCE
+        elif gap.strip():
+            rank = _GLUED  # characters the tokenizer drops (e.g. variation selectors)
+        elif "\n" in gap:
+            line_start = text.rfind("\n", 0, start) + 1
+            if edge_between(prev_end, line_start):
+                rank = _PARAGRAPH
+            elif in_code(start):
+                rank = _CODE_BLANK if "\n\n" in gap else _LINE
+            elif line_start in headings:
+                rank = _HEADING
+            else:
+                rank = _PARAGRAPH if "\n\n" in gap else _LINE
+        elif text[prev_end - 1] in _SENTENCE_END:
+            rank = _SENTENCE
+        else:
+            rank = _WORD
+        ranks[i] = rank
+    return ranks
+
+
+def split_text(text: str, tokenizer: Any, config: ChunkingConfig) -> list[TextChunk]:
+    """Cut ``text`` into chunks of at most ``config.size`` tokens with ``config.overlap`` overlap."""
+    if not text.strip():
+        return []
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    offsets = [tuple(o) for o in encoded["offset_mapping"]]
+    pieces = tokenizer.convert_ids_to_tokens(encoded["input_ids"])
+    n = len(offsets)
+    first, last = len(text) - len(text.lstrip()), len(text.rstrip())
+    if n == 0:
+        return [TextChunk(0, text[first:last], first, last, 0)]
+    ranks = _rank_cuts(text, offsets, pieces)
+
+    def span(s: int, e: int) -> tuple[int, int]:
+        cs = first if s == 0 else offsets[s][0]
+        ce = last if e == n else offsets[e][0]
+        while ce > cs and text[ce - 1].isspace():
+            ce -= 1
+        return cs, ce
+
+    def count(cs: int, ce: int) -> int:
+        return len(tokenizer(text[cs:ce], add_special_tokens=False, verbose=False)["input_ids"])
+
+    chunks: list[TextChunk] = []
+    s, prev_e = 0, 0
+    while True:
+        limit = min(n, s + config.size)
+        lo = max(prev_e + 1, s + max(1, config.size // 2))
+        while True:
+            if limit == n:
+                e = n
+            else:
+                candidates = [b for b in range(lo, limit + 1) if ranks[b] > _INVALID]
+                if not candidates:
+                    candidates = [b for b in range(prev_e + 1, limit + 1) if ranks[b] > _INVALID] or [limit]
+                e = max(candidates, key=lambda b: (ranks[b], b))
+            cs, ce = span(s, e)
+            tokens = count(cs, ce)
+            if tokens <= config.size or e <= prev_e + 1:
+                break
+            limit = e - 1  # re-tokenised text came out longer (a cut inside a word): cut earlier
+            lo = min(lo, limit)
+        chunks.append(TextChunk(len(chunks), text[cs:ce], cs, ce, tokens))
+        if e >= n:
+            return chunks
+        s_next = e
+        if config.overlap:
+            for b in range(max(s + 1, e - config.overlap), e):
+                if ranks[b] >= _WORD:
+                    s_next = b
+                    break
+        s, prev_e = s_next, e
+
+
+class ChunkingHandler:
+    """Cuts a cleaned document of its category into chunks."""
+
+    category: ClassVar[DataCategory]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "category" in cls.__dict__:
+            CHUNKING_HANDLERS[cls.category] = cls()
+
+    def chunk(self, document: CleanedDocument, tokenizer: Any, config: ChunkingConfig) -> list[TextChunk]:
+        return split_text(document.content, tokenizer, config)
+
+
+class ArticleChunkingHandler(ChunkingHandler):
+    category = DataCategory.ARTICLES
+
+
+class PostChunkingHandler(ChunkingHandler):
+    category = DataCategory.POSTS
+
+
+class RepositoryChunkingHandler(ChunkingHandler):
+    """Repositories are fenced files under ``## path`` headings: the same ranking keeps files and
+    functions (blank-line separated) together and cuts long files at lines."""
+
+    category = DataCategory.REPOSITORIES
+
+
+def chunking_handler(category: DataCategory | str) -> ChunkingHandler:
+    try:
+        return CHUNKING_HANDLERS[DataCategory(category)]
+    except (KeyError, ValueError):
+        raise ValueError(f"no chunking handler for category {category!r}") from None

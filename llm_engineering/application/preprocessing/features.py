@@ -1,0 +1,449 @@
+"""The feature pipeline's logic: warehouse → clean → chunk → embed → vector store, incrementally.
+
+Three stages, each one function (the ZenML steps call them one by one, the benchmark and
+tests call ``run_feature_engineering``):
+
+1. ``plan_features``: read the warehouse and the vector store, decide per document whether its
+   features are current. A document is current when its cleaned document (the *marker*) holds
+   the same warehouse ``content_hash`` and the same ``features_fingerprint`` (cleaning and
+   chunking versions, chunk size and overlap, embedding model) and the store holds exactly its
+   ``chunk_count`` chunks. Cleaned documents and chunks whose warehouse document is gone are
+   scheduled for deletion.
+2. ``clean_documents``: clean the documents that need work (no writes).
+3. ``embed_and_load``: delete what is gone, then, window by window, chunk, embed, and write.
+
+Crash safety: nothing is written while a window is being embedded. For each window the old
+markers are removed first, then the new chunks are upserted (ids derived from document id,
+position and text, so rewriting is idempotent), then chunks left over from an older version are
+deleted, and the marker is written last. A run killed at any moment leaves every document
+either complete and marked, or unmarked; the next run redoes the unmarked ones and ends in the
+same state as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter, defaultdict
+from typing import Any
+
+from loguru import logger
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from llm_engineering.application.preprocessing.chunking import (
+    CHUNKING_VERSION,
+    ChunkingConfig,
+    TextChunk,
+    chunking_handler,
+)
+from llm_engineering.application.preprocessing.cleaning import CLEANING_VERSION, clean_document
+from llm_engineering.application.preprocessing.embedding import embed_texts
+from llm_engineering.domain.cleaned_documents import CleanedDocument, cleaned_class
+from llm_engineering.domain.documents import Document, UserDocument, document_classes
+from llm_engineering.domain.embedded_chunks import EmbeddedChunk, embedded_class
+from llm_engineering.domain.identity import content_hash
+from llm_engineering.domain.types import DataCategory
+from llm_engineering.exceptions import ConfigurationError
+
+
+class ChunkSize(BaseModel):
+    size: int | None = None
+    overlap: int | None = None
+
+
+class FeatureConfig(BaseModel):
+    """What to build features for, and how. Empty lists mean "all"."""
+
+    authors: list[str] = Field(default_factory=list)
+    categories: list[DataCategory] = Field(default_factory=lambda: list(DataCategory))
+    chunk_size: int | None = None
+    chunk_overlap: int | None = None
+    chunking: dict[DataCategory, ChunkSize] = Field(default_factory=dict)
+    batch_size: int | None = None
+    window_chunks: int | None = None
+    show_progress: bool = False
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _categories(cls, value: Any) -> Any:
+        if not value:
+            return list(DataCategory)
+        known = {c.value for c in DataCategory}
+        bad = [v for v in value if str(v) not in known]
+        if bad:
+            raise ValueError(f"unknown categories {bad}; choose from {sorted(known)}")
+        return value
+
+    def chunking_for(self, category: DataCategory, settings: Any) -> ChunkingConfig:
+        override = self.chunking.get(category, ChunkSize())
+        size = override.size or self.chunk_size or settings.CHUNK_SIZE_TOKENS
+        overlap = next(
+            v for v in (override.overlap, self.chunk_overlap, settings.CHUNK_OVERLAP_TOKENS) if v is not None
+        )
+        return ChunkingConfig(size=size, overlap=overlap)
+
+
+class CategoryPlan(BaseModel):
+    category: DataCategory
+    chunk_size: int
+    chunk_overlap: int
+    fingerprint: str
+    to_process: list[uuid.UUID] = Field(default_factory=list)
+    unchanged: int = 0
+    deleted_documents: list[uuid.UUID] = Field(default_factory=list)
+    orphan_chunks: list[uuid.UUID] = Field(default_factory=list)
+
+
+class FeaturePlan(BaseModel):
+    model_id: str
+    categories: list[CategoryPlan]
+
+    @property
+    def documents_to_process(self) -> int:
+        return sum(len(c.to_process) for c in self.categories)
+
+
+class CleanedBatch(BaseModel):
+    """Cleaned documents of any category (restored to their category's class when read)."""
+
+    documents: list[CleanedDocument] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _restore_classes(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("documents"), list):
+            data = dict(data)
+            data["documents"] = [
+                cleaned_class(d["category"]).model_validate(d) if isinstance(d, dict) else d for d in data["documents"]
+            ]
+        return data
+
+
+class CategoryReport(BaseModel):
+    category: DataCategory
+    documents_processed: int = 0
+    documents_unchanged: int = 0
+    documents_deleted: int = 0
+    chunks_written: int = 0
+    chunks_deleted: int = 0
+    tokens_embedded: int = 0
+
+
+class FeatureReport(BaseModel):
+    categories: list[CategoryReport] = Field(default_factory=list)
+    timings_s: dict[str, float] = Field(default_factory=dict)
+
+    def total(self, field: str) -> int:
+        return sum(getattr(c, field) for c in self.categories)
+
+    def metadata(self) -> dict[str, Any]:
+        """Flat numbers for ZenML metadata and logs."""
+        data: dict[str, Any] = {f"{k}_s": round(v, 3) for k, v in self.timings_s.items()}
+        for field in CategoryReport.model_fields:
+            if field != "category":
+                data[field] = self.total(field)
+        for c in self.categories:
+            data[f"{c.category.value}_chunks_written"] = c.chunks_written
+        return data
+
+
+# ---- stage 1: plan --------------------------------------------------------------------------
+def features_fingerprint(category: DataCategory, chunking: ChunkingConfig, model_id: str) -> str:
+    return content_hash(
+        {
+            "category": category.value,
+            "cleaning": CLEANING_VERSION,
+            "chunking": CHUNKING_VERSION,
+            "size": chunking.size,
+            "overlap": chunking.overlap,
+            "model": model_id,
+        }
+    )
+
+
+def resolve_authors(names: list[str]) -> list[uuid.UUID]:
+    """Author ids for full names (any case or spacing); an unknown name is a configuration error."""
+    ids, unknown = [], []
+    for name in names:
+        user = UserDocument.find_by_name(name)
+        if user is None:
+            unknown.append(name)
+        else:
+            ids.append(user.id)
+    if unknown:
+        known = ", ".join(sorted(u.full_name for u in UserDocument.bulk_find(limit=20))) or "none"
+        raise ConfigurationError(
+            f"unknown author(s) {unknown} in the feature configuration; the warehouse has: {known}"
+        )
+    return ids
+
+
+def _warehouse_documents(category: DataCategory) -> list[Document]:
+    return document_classes()[category].bulk_find()
+
+
+def _model_window(model_id: str) -> int:
+    """Word pieces the configured model reads (known without loading it for the default model)."""
+    from llm_engineering.infrastructure.embeddings import DEFAULT_EMBEDDING_MODEL_ID, get_embedder
+
+    if model_id == DEFAULT_EMBEDDING_MODEL_ID:
+        return 254
+    return get_embedder().max_content_tokens
+
+
+def plan_features(config: FeatureConfig | None = None) -> FeaturePlan:
+    """Decide which documents need (re)building and what must be deleted. Reads only."""
+    from llm_engineering.infrastructure.embeddings import configured_model_id
+    from llm_engineering.settings import get_settings
+
+    config = config or FeatureConfig()
+    settings = get_settings()
+    model_id = configured_model_id(settings)
+    author_ids = resolve_authors(config.authors) if config.authors else None
+    plans = []
+    for category in config.categories:
+        chunking = config.chunking_for(category, settings).check(_model_window(model_id))
+        fingerprint = features_fingerprint(category, chunking, model_id)
+        plan = CategoryPlan(
+            category=category,
+            chunk_size=chunking.size,
+            chunk_overlap=chunking.overlap,
+            fingerprint=fingerprint,
+        )
+        documents = _warehouse_documents(category)
+        warehouse_ids = {d.id for d in documents}
+        scope = {d.id: d for d in documents if author_ids is None or d.author_id in author_ids}
+        markers = {m.document_id: m for m in cleaned_class(category).scroll()}
+        chunk_counts: Counter[uuid.UUID] = Counter()
+        for chunk in embedded_class(category).scroll():
+            if chunk.document_id in warehouse_ids:
+                chunk_counts[chunk.document_id] += 1
+            else:
+                plan.orphan_chunks.append(chunk.id)
+        plan.deleted_documents = sorted(m for m in markers if m not in warehouse_ids)
+        for doc_id in sorted(scope):
+            marker = markers.get(doc_id)
+            current = (
+                marker is not None
+                and marker.content_hash == scope[doc_id].content_hash
+                and marker.features_fingerprint == fingerprint
+                and marker.chunk_count == chunk_counts[doc_id]
+            )
+            if current:
+                plan.unchanged += 1
+            else:
+                plan.to_process.append(doc_id)
+        logger.info(
+            "{}: {} to build, {} current, {} deleted, {} orphan chunks",
+            category.value,
+            len(plan.to_process),
+            plan.unchanged,
+            len(plan.deleted_documents),
+            len(plan.orphan_chunks),
+        )
+        plans.append(plan)
+    return FeaturePlan(model_id=model_id, categories=plans)
+
+
+# ---- stage 2: clean -------------------------------------------------------------------------
+def clean_documents(plan: FeaturePlan) -> CleanedBatch:
+    """The cleaned form of every document the plan says needs work (nothing is written)."""
+    cleaned: list[CleanedDocument] = []
+    for cat_plan in plan.categories:
+        if not cat_plan.to_process:
+            continue
+        cls = document_classes()[cat_plan.category]
+        wanted = set(cat_plan.to_process)
+        documents = [d for d in cls.bulk_find(id=sorted(str(i) for i in wanted)) if d.id in wanted]
+        for document in sorted(documents, key=lambda d: str(d.id)):
+            item = clean_document(document)
+            item.features_fingerprint = cat_plan.fingerprint
+            cleaned.append(item)
+    return CleanedBatch(documents=cleaned)
+
+
+# ---- stage 3: chunk, embed, load ------------------------------------------------------------
+def _check_vector_size(cls: type[EmbeddedChunk], dimension: int, rebuild_all: bool) -> None:
+    if not cls.collection_exists():
+        return
+    params = cls._client().get_collection(cls.collection).config.params.vectors
+    size = getattr(params, "size", None)
+    if size is None or size == dimension:
+        return
+    if not rebuild_all:
+        raise ConfigurationError(
+            f"{cls.collection} holds {size}-dimensional vectors but the embedding model makes {dimension}; "
+            "run the feature pipeline for every author and category to rebuild it."
+        )
+    logger.warning("{}: embedding size changed {} → {}; rebuilding the collection", cls.collection, size, dimension)
+    cls.delete_collection()
+
+
+def _make_chunks(document: CleanedDocument, pieces: list[TextChunk], vectors) -> list[EmbeddedChunk]:
+    cls = embedded_class(document.category)
+    common = {
+        "document_id": document.document_id,
+        "title": document.title,
+        "platform": document.platform,
+        "author_id": document.author_id,
+        "author_full_name": document.author_full_name,
+        "link": document.link,
+        "published_at": document.published_at,
+        "content_hash": document.content_hash,
+    }
+    return [
+        cls(
+            content=piece.text,
+            embedding=vector.tolist(),
+            chunk_index=piece.index,
+            start=piece.start,
+            end=piece.end,
+            token_count=piece.token_count,
+            **common,
+        )
+        for piece, vector in zip(pieces, vectors, strict=True)
+    ]
+
+
+def _windows(items: list[tuple[CleanedDocument, list[TextChunk]]], max_chunks: int):
+    window: list[tuple[CleanedDocument, list[TextChunk]]] = []
+    size = 0
+    for item in items:
+        if window and size + len(item[1]) > max_chunks:
+            yield window
+            window, size = [], 0
+        window.append(item)
+        size += len(item[1])
+    if window:
+        yield window
+
+
+def delete_features(category: DataCategory, document_ids: list[uuid.UUID]) -> None:
+    """Remove documents' chunks, then their markers (a crash in between is redone next run)."""
+    if not document_ids:
+        return
+    embedded_class(category).delete_where(document_id=[str(i) for i in document_ids])
+    cleaned_class(category).delete_ids(document_ids)
+
+
+def embed_and_load(
+    plan: FeaturePlan, cleaned: CleanedBatch, config: FeatureConfig | None = None, embedder: Any = None
+) -> FeatureReport:
+    """Write the plan's features: deletions first, then chunk → embed → load per window."""
+    from tqdm.auto import tqdm
+
+    from llm_engineering.settings import get_settings
+
+    config = config or FeatureConfig()
+    settings = get_settings()
+    batch_size = config.batch_size or settings.EMBEDDING_BATCH_SIZE
+    window_chunks = config.window_chunks or settings.FEATURES_WINDOW_CHUNKS
+    timings: dict[str, float] = defaultdict(float)
+    reports = {
+        p.category: CategoryReport(category=p.category, documents_unchanged=p.unchanged) for p in plan.categories
+    }
+
+    by_category: dict[DataCategory, list[CleanedDocument]] = defaultdict(list)
+    for document in cleaned.documents:
+        by_category[document.category].append(document)
+    if cleaned.documents:  # check everything that can fail on configuration before writing
+        if embedder is None:
+            from llm_engineering.infrastructure.embeddings import get_embedder
+
+            embedder = get_embedder()
+        if embedder.model_id != plan.model_id:
+            raise ConfigurationError(f"the plan was made for {plan.model_id} but the embedder is {embedder.model_id}")
+        for cat_plan in plan.categories:
+            ChunkingConfig(cat_plan.chunk_size, cat_plan.chunk_overlap).check(embedder.max_content_tokens)
+
+    started = time.perf_counter()
+    for cat_plan in plan.categories:
+        report = reports[cat_plan.category]
+        if cat_plan.orphan_chunks:
+            embedded_class(cat_plan.category).delete_ids(cat_plan.orphan_chunks)
+            report.chunks_deleted += len(cat_plan.orphan_chunks)
+        delete_features(cat_plan.category, cat_plan.deleted_documents)
+        report.documents_deleted = len(cat_plan.deleted_documents)
+    timings["delete"] += time.perf_counter() - started
+    if not cleaned.documents:
+        return FeatureReport(categories=list(reports.values()), timings_s=dict(timings))
+
+    # Chunk everything first (cheap), so the progress bar knows the total.
+    started = time.perf_counter()
+    work: dict[DataCategory, list[tuple[CleanedDocument, list[TextChunk]]]] = {}
+    for cat_plan in plan.categories:
+        documents = by_category.get(cat_plan.category, [])
+        if not documents:
+            continue
+        chunking = ChunkingConfig(cat_plan.chunk_size, cat_plan.chunk_overlap)
+        handler = chunking_handler(cat_plan.category)
+        work[cat_plan.category] = [(d, handler.chunk(d, embedder.tokenizer, chunking)) for d in documents]
+    timings["chunk"] += time.perf_counter() - started
+    total = sum(len(pieces) for items in work.values() for _, pieces in items)
+
+    bar = tqdm(total=total, unit="chunk", desc="embedding", disable=not config.show_progress)
+    try:
+        for cat_plan in plan.categories:
+            items = work.get(cat_plan.category)
+            if not items:
+                continue
+            report = reports[cat_plan.category]
+            chunk_cls, marker_cls = embedded_class(cat_plan.category), cleaned_class(cat_plan.category)
+            _check_vector_size(chunk_cls, embedder.dimension, rebuild_all=cat_plan.unchanged == 0)
+            windows = list(_windows(items, window_chunks))
+            for number, window in enumerate(windows, 1):
+                pieces = [p for _, doc_pieces in window for p in doc_pieces]
+                logger.info(
+                    "{}: embedding window {}/{} ({} documents, {} chunks)",
+                    cat_plan.category.value, number, len(windows), len(window), len(pieces),
+                )  # fmt: skip
+                started = time.perf_counter()
+                vectors = embed_texts(
+                    embedder,
+                    [p.text for p in pieces],
+                    [p.token_count for p in pieces],
+                    batch_size=batch_size,
+                    on_batch=bar.update,
+                )
+                timings["embed"] += time.perf_counter() - started
+
+                started = time.perf_counter()
+                chunks: list[EmbeddedChunk] = []
+                offset = 0
+                for document, doc_pieces in window:
+                    chunks.extend(_make_chunks(document, doc_pieces, vectors[offset : offset + len(doc_pieces)]))
+                    offset += len(doc_pieces)
+                    document.chunk_count = len(doc_pieces)
+                doc_ids = [d.document_id for d, _ in window]
+                marker_cls.delete_ids(doc_ids)  # 1. unmark: from here on these documents are "to do"
+                if chunks:
+                    chunk_cls.bulk_upsert(chunks)  # 2. new chunks (idempotent ids)
+                new_ids = {c.id for c in chunks}
+                stale = [c.id for c in chunk_cls.scroll(document_id=[str(i) for i in doc_ids]) if c.id not in new_ids]
+                chunk_cls.delete_ids(stale)  # 3. chunks of the previous version
+                marker_cls.bulk_upsert([d for d, _ in window])  # 4. mark done, last
+                timings["load"] += time.perf_counter() - started
+
+                report.documents_processed += len(window)
+                report.chunks_written += len(chunks)
+                report.chunks_deleted += len(stale)
+                report.tokens_embedded += sum(p.token_count for p in pieces)
+    finally:
+        bar.close()
+    return FeatureReport(categories=list(reports.values()), timings_s=dict(timings))
+
+
+def run_feature_engineering(config: FeatureConfig | None = None, embedder: Any = None) -> FeatureReport:
+    """Plan, clean, then chunk/embed/load: the whole feature pipeline without ZenML."""
+    config = config or FeatureConfig()
+    started = time.perf_counter()
+    plan = plan_features(config)
+    planned = time.perf_counter()
+    cleaned = clean_documents(plan)
+    cleaned_at = time.perf_counter()
+    report = embed_and_load(plan, cleaned, config, embedder)
+    report.timings_s["plan"] = planned - started
+    report.timings_s["clean"] = cleaned_at - planned
+    report.timings_s["total"] = time.perf_counter() - started
+    logger.info("feature engineering done: {}", report.metadata())
+    return report
