@@ -1,0 +1,82 @@
+"""The local ZenML dashboard, offline: browse pipeline runs, steps and artifacts on 127.0.0.1.
+
+ZenML keeps its state in DATA_DIR/zenml (or ZENML_CONFIG_PATH); the dashboard reads the same store.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _configure() -> None:
+    from llm_engineering.infrastructure.zenml_env import configure_zenml
+
+    configure_zenml(repo_root=ROOT)
+
+
+def _announce(url: str) -> None:
+    from llm_engineering.infrastructure.zenml_dashboard import runs_page_url
+
+    typer.echo(f"ZenML dashboard: {runs_page_url(url)}")
+
+
+@app.command()
+def up(
+    port: int = typer.Option(8237, "--port", min=1, max=65535, help="TCP port on 127.0.0.1."),
+    blocking: bool = typer.Option(False, "--blocking", help="Run in this terminal until Ctrl+C instead of a daemon."),
+    connect: bool = typer.Option(
+        False,
+        "--connect",
+        help="Also route this project's ZenML client through the server (`zenml login --local`).",
+    ),
+    timeout: float = typer.Option(60.0, "--timeout", min=1, help="Seconds to wait for the server to answer."),
+) -> None:
+    """Start the dashboard (or reuse the running one) and print the URL of its runs page."""
+    from llm_engineering.infrastructure.zenml_dashboard import DashboardError, serve_dashboard_blocking, start_dashboard
+
+    _configure()
+    try:
+        if blocking:
+            typer.echo("serving the ZenML dashboard in this terminal; press Ctrl+C to stop it")
+            serve_dashboard_blocking(port=port, timeout_s=timeout, on_ready=_announce)
+        else:
+            start_dashboard(port=port, connect=connect, timeout_s=timeout, on_ready=_announce)
+    except DashboardError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def down() -> None:
+    """Stop the dashboard and point the ZenML client back at the local store."""
+    from llm_engineering.infrastructure.zenml_dashboard import stop_dashboard
+
+    _configure()
+    typer.echo("ZenML dashboard stopped" if stop_dashboard() else "no local ZenML dashboard was running")
+
+
+@app.command()
+def status() -> None:
+    """Say whether the dashboard runs, where, and where ZenML keeps its state."""
+    import os
+
+    from llm_engineering.infrastructure.zenml_dashboard import dashboard_status
+
+    _configure()
+    state = dashboard_status()
+    typer.echo(f"ZenML state: {os.environ['ZENML_CONFIG_PATH']}")
+    if state.running:
+        typer.echo(f"ZenML dashboard: {state.runs_url}")
+        typer.echo("client: " + ("through the dashboard server" if state.client_connected else "local store"))
+    else:
+        typer.echo("ZenML dashboard: not running (start it with `python -m tools.zenml_server up`)")
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()
