@@ -12,6 +12,8 @@ from trafilatura.metadata import extract_metadata
 
 from llm_engineering.application.crawlers.base import CrawlError
 
+# Fewer letters/digits than this and a page has no article (only menus, a title, a footer).
+MIN_ARTICLE_CHARS = 20
 _BOT_CHECK_MARKERS = (
     "just a moment...",
     "cf-challenge",
@@ -42,8 +44,12 @@ def parse_date(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def html_to_markdown(html: str, url: str | None = None) -> str:
-    """Main text of a page or fragment as Markdown-ish text; empty when there is none."""
+def html_to_markdown(html: str, url: str | None = None, fallback: bool = True) -> str:
+    """Main text of a page or fragment as Markdown-ish text; empty when there is none.
+
+    ``fallback``: when the extractor finds no main text, use the markup's plain text (feed
+    fragments); off for whole pages, where it would keep only menus and footers.
+    """
     text = trafilatura.extract(
         html,
         url=url,
@@ -56,13 +62,13 @@ def html_to_markdown(html: str, url: str | None = None) -> str:
         favor_recall=True,
         deduplicate=False,
     )
-    if not text:
-        # Very short pages and feed fragments: plain text of the markup.
+    if not text and fallback:
+        # Feed fragments: plain text of the markup.
         soup = BeautifulSoup(html, "lxml")
         for tag in soup(["script", "style", "noscript", "template"]):
             tag.decompose()
         text = soup.get_text("\n")
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
+    return re.sub(r"\n{3,}", "\n\n", text or "").strip()
 
 
 def article_content(html: str, url: str, bot_check_is_error: bool = True) -> tuple[dict, datetime | None]:
@@ -72,8 +78,8 @@ def article_content(html: str, url: str, bot_check_is_error: bool = True) -> tup
     """
     if bot_check_is_error and looks_like_bot_check(html):
         raise CrawlError(f"the site answered with a bot-check page instead of the article at {url}")
-    content = html_to_markdown(html, url)
-    if not content:
+    content = html_to_markdown(html, url, fallback=False)
+    if len(re.sub(r"\W+", "", content)) < MIN_ARTICLE_CHARS:
         raise CrawlError(f"empty article: no main text found at {url}")
     meta = extract_metadata(html, default_url=url)
     title = (meta.title if meta else None) or ""
