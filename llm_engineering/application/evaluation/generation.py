@@ -1,0 +1,209 @@
+"""Run a model over the evaluation items: its answers and its loss on the reference answers.
+
+One model is loaded once per run and used for both jobs. Inputs are rendered with
+``render_chat`` — the same function training and inference use. Results are cached on disk per
+(model version, item), so re-running a report after a crash or with more metrics costs nothing.
+
+**Held-out loss** scores only the answer: the prompt is the user turn rendered with the
+generation prompt; the target is the reference answer followed by the end-of-turn token. The
+loss is the mean token cross-entropy over those answer tokens (summed over items, divided by
+their token count), and perplexity is ``exp(loss)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from loguru import logger
+from pydantic import BaseModel
+
+from llm_engineering.application.evaluation.samples import EvalSample
+from llm_engineering.model.chat import build_messages, render_chat
+
+
+class ItemRun(BaseModel):
+    """What one model produced for one item."""
+
+    sample_id: str
+    answer: str | None = None
+    completion_tokens: int = 0
+    finish_reason: str = ""
+    loss_sum: float | None = None
+    loss_tokens: int = 0
+
+
+class ModelRun(BaseModel):
+    label: str
+    model_id: str
+    model_dir: str
+    version: str
+    items: list[ItemRun]
+    generation_seconds: float = 0.0
+    loss_seconds: float = 0.0
+    cached_items: int = 0
+
+
+def model_version_key(model_dir: Path) -> str:
+    """A short key that changes whenever the model's weights change (name, sizes, mtimes)."""
+    parts = [str(Path(model_dir).resolve())]
+    for f in sorted(Path(model_dir).glob("*.safetensors")) + [Path(model_dir) / "config.json"]:
+        if f.is_file():
+            stat = f.stat()
+            parts.append(f"{f.name}:{stat.st_size}:{int(stat.st_mtime)}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def messages_for(sample: EvalSample, system_prompt: str | None = None) -> list[dict[str, str]]:
+    context = "\n\n".join(sample.context) if sample.context else None
+    return build_messages(sample.instruction, system=system_prompt, context=context)
+
+
+def answer_loss(model, tokenizer, messages: Sequence[dict[str, str]], answer: str) -> tuple[float, int]:
+    """Summed cross-entropy of ``answer`` + end token after the rendered prompt, and its token count."""
+    import torch
+
+    prompt = render_chat(tokenizer, messages, add_generation_prompt=True)
+    eos = tokenizer.eos_token or ""
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    full_ids = tokenizer(prompt + answer + eos, add_special_tokens=False)["input_ids"]
+    if full_ids[: len(prompt_ids)] != prompt_ids:  # the answer merged with the prompt's last token
+        answer_ids = tokenizer(answer + eos, add_special_tokens=False)["input_ids"]
+        full_ids = prompt_ids + answer_ids
+    ids = torch.tensor([full_ids], device=model.device)
+    labels = ids.clone()
+    labels[0, : len(prompt_ids)] = -100
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits[0, :-1].float()
+    target = labels[0, 1:]
+    loss = torch.nn.functional.cross_entropy(logits, target, ignore_index=-100, reduction="sum")
+    return float(loss.item()), int((target != -100).sum().item())
+
+
+def generate_batch(model, tokenizer, conversations: Sequence[Sequence[dict[str, str]]], max_new_tokens: int):
+    """Greedy answers for a batch of conversations (left padding); returns (text, tokens, reason)."""
+    import torch
+
+    prompts = [render_chat(tokenizer, c, add_generation_prompt=True) for c in conversations]
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+    finally:
+        tokenizer.padding_side = side
+    with torch.no_grad():
+        out = model.generate(
+            **enc,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+    results = []
+    for row in out[:, enc["input_ids"].shape[1] :].tolist():
+        finished = tokenizer.eos_token_id in row
+        if finished:
+            row = row[: row.index(tokenizer.eos_token_id)]
+        row = [t for t in row if t != tokenizer.pad_token_id]
+        text = tokenizer.decode(row, skip_special_tokens=True).strip()
+        results.append((text, len(row), "stop" if finished else "length"))
+    return results
+
+
+class ItemCache:
+    """One JSON file per (model version, item, settings) under ``root``."""
+
+    def __init__(self, root: Path, version_key: str, settings_key: str) -> None:
+        self.folder = Path(root) / version_key / settings_key
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, sample: EvalSample) -> Path:
+        return self.folder / f"{sample.key}.json"
+
+    def get(self, sample: EvalSample) -> dict:
+        path = self._path(sample)
+        if not path.is_file():
+            return {}
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            logger.warning("ignoring a corrupt cache entry {}", path)
+            return {}
+
+    def put(self, sample: EvalSample, record: dict) -> None:
+        path = self._path(sample)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({**self.get(sample), **record}, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(path)
+
+
+def run_model(
+    label: str,
+    model_id: str,
+    samples: Sequence[EvalSample],
+    *,
+    cache_root: Path,
+    generate: bool = True,
+    loss: bool = True,
+    max_new_tokens: int = 128,
+    batch_size: int = 4,
+    system_prompt: str | None = None,
+    loaded=None,
+) -> ModelRun:
+    """Answers and reference loss of one model over ``samples`` (cached per version and item)."""
+    from llm_engineering.model.loading import load_causal_lm, resolve_model_dir
+
+    model_dir = resolve_model_dir(model_id or None)
+    version_key = model_version_key(model_dir)
+    settings_key = hashlib.sha256(json.dumps([max_new_tokens, system_prompt]).encode()).hexdigest()[:12]
+    cache = ItemCache(cache_root, version_key, settings_key)
+    records = {s.id: cache.get(s) for s in samples}
+    need_answer = [s for s in samples if generate and "answer" not in records[s.id]]
+    need_loss = [s for s in samples if loss and "loss_sum" not in records[s.id]]
+    gen_s = loss_s = 0.0
+    if need_answer or need_loss:
+        model, tokenizer = loaded or load_causal_lm(model_dir)
+        started = time.perf_counter()
+        for s in need_loss:
+            total, count = answer_loss(model, tokenizer, messages_for(s, system_prompt), s.reference)
+            cache.put(s, {"loss_sum": total, "loss_tokens": count})
+            records[s.id].update(loss_sum=total, loss_tokens=count)
+        loss_s = time.perf_counter() - started
+        started = time.perf_counter()
+        for i in range(0, len(need_answer), batch_size):
+            batch = need_answer[i : i + batch_size]
+            outs = generate_batch(model, tokenizer, [messages_for(s, system_prompt) for s in batch], max_new_tokens)
+            for s, (text, n, reason) in zip(batch, outs, strict=True):
+                record = {"answer": text, "completion_tokens": n, "finish_reason": reason}
+                cache.put(s, record)
+                records[s.id].update(record)
+            logger.info("{}: answered {}/{}", label, min(i + batch_size, len(need_answer)), len(need_answer))
+        gen_s = time.perf_counter() - started
+    items = [
+        ItemRun(sample_id=s.id, **{k: v for k, v in records[s.id].items() if k in ItemRun.model_fields})
+        for s in samples
+    ]
+    version = model_dir.parent.name if model_dir.name == "model" else model_dir.name
+    return ModelRun(
+        label=label,
+        model_id=model_id,
+        model_dir=str(model_dir),
+        version=version,
+        items=items,
+        generation_seconds=gen_s,
+        loss_seconds=loss_s,
+        cached_items=len(samples) - len({s.id for s in need_answer} | {s.id for s in need_loss}),
+    )
+
+
+def mean_loss(run: ModelRun) -> tuple[float | None, float | None, int]:
+    """Token-weighted mean loss, perplexity and answer-token count of a run."""
+    total = sum(i.loss_sum for i in run.items if i.loss_sum is not None)
+    count = sum(i.loss_tokens for i in run.items if i.loss_sum is not None)
+    if not count:
+        return None, None, 0
+    return total / count, math.exp(total / count), count
