@@ -1,0 +1,93 @@
+"""Retrieval quality on a question set with known sources.
+
+Each row has ``question`` and ``link`` (the document that answers it), optionally ``evidence`` (a
+short phrase of the answer) and ``author``. For each question the retriever returns
+``max(ks) × max_per_document`` chunks; documents are ranked by their first chunk in that list.
+
+* recall@k: share of questions whose document is among the first k distinct documents;
+* MRR: mean of 1 / rank of that document (0 when absent);
+* evidence@k: share of questions with evidence whose phrase occurs (case- and
+  whitespace-insensitive) in one of the first k chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from llm_engineering.domain.identity import canonical_link
+
+
+class QAFileError(ValueError):
+    """A QA file that cannot be read as JSON lines with question and link."""
+
+
+def load_qa(path: str | Path) -> list[dict[str, Any]]:
+    path = Path(path)
+    if not path.is_file():
+        raise QAFileError(f"QA file {path} does not exist")
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise QAFileError(f"{path}:{number}: not JSON ({exc.msg})") from None
+        if not isinstance(row, dict) or not str(row.get("question", "")).strip() or not row.get("link"):
+            raise QAFileError(f"{path}:{number}: each line needs a non-empty 'question' and a 'link'")
+        rows.append(row)
+    if not rows:
+        raise QAFileError(f"{path} holds no questions")
+    return rows
+
+
+def normalise_text(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def evaluate(qa_rows: Iterable[dict[str, Any]], ks: Sequence[int] = (1, 3, 5, 10), retriever=None) -> dict[str, Any]:
+    """recall@k, MRR and evidence@k of ``retriever`` (default: a hybrid ContextRetriever)."""
+    if retriever is None:
+        from llm_engineering.application.rag.retriever import ContextRetriever
+
+        retriever = ContextRetriever()
+    ks = sorted({int(k) for k in ks})
+    if not ks or ks[0] < 1:
+        raise ValueError("ks must be positive integers")
+    depth = ks[-1] * max(1, getattr(getattr(retriever, "config", None), "max_per_document", 1))
+    hits = {k: 0 for k in ks}
+    evidence_hits = {k: 0 for k in ks}
+    reciprocal, with_evidence, misses = 0.0, 0, []
+    rows = list(qa_rows)
+    for row in rows:
+        chunks = retriever.retrieve(row["question"], k=depth, author=row.get("author") or None).chunks
+        gold = canonical_link(str(row["link"]))
+        documents: list[str] = []
+        for chunk in chunks:
+            link = canonical_link(chunk.link or str(chunk.document_id))
+            if link not in documents:
+                documents.append(link)
+        rank = documents.index(gold) + 1 if gold in documents else None
+        reciprocal += 1.0 / rank if rank else 0.0
+        for k in ks:
+            hits[k] += bool(rank and rank <= k)
+        if row.get("evidence"):
+            with_evidence += 1
+            phrase = normalise_text(str(row["evidence"]))
+            for k in ks:
+                evidence_hits[k] += any(phrase in normalise_text(c.content) for c in chunks[:k])
+        if not rank or rank > ks[0]:
+            misses.append({"question": row["question"], "link": gold, "rank": rank})
+    n = len(rows)
+    return {
+        "questions": n,
+        "recall": {f"@{k}": round(hits[k] / n, 4) if n else 0.0 for k in ks},
+        "mrr": round(reciprocal / n, 4) if n else 0.0,
+        "evidence": {f"@{k}": round(evidence_hits[k] / with_evidence, 4) if with_evidence else None for k in ks},
+        "questions_with_evidence": with_evidence,
+        "misses": misses,
+    }

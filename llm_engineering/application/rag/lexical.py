@@ -1,0 +1,115 @@
+"""BM25 over every embedded collection, built lazily from the stored chunks and cached.
+
+The index is built from the chunks' payloads (scrolled from Qdrant, vectors left out) and kept in
+memory with each chunk's metadata, so a lexical hit needs no second read from the store. It is
+rebuilt when the collections' point counts change; ``invalidate()`` forces a rebuild (a process
+that has just re-embedded documents with the same number of chunks calls it).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from loguru import logger
+
+from llm_engineering.application.rag.tokenize import lexical_tokens
+from llm_engineering.domain.embedded_chunks import EMBEDDED_CLASSES, EmbeddedChunk
+
+SIGNATURE_TTL_S = 2.0  # how often (at most) the point counts are re-read
+
+
+def collections_signature() -> tuple[tuple[str, int], ...]:
+    """(collection, point count) of every embedded collection: changes when chunks are added/removed."""
+    return tuple(sorted((cls.collection, cls.count()) for cls in EMBEDDED_CLASSES.values()))
+
+
+@dataclass
+class LexicalIndex:
+    """A bm25s index with the chunks it was built from, aligned by position."""
+
+    chunks: list[EmbeddedChunk]
+    signature: tuple = ()
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+    bm25: Any = None
+
+    @classmethod
+    def build(cls, chunks: list[EmbeddedChunk], signature: tuple = ()) -> LexicalIndex:
+        import bm25s
+
+        index = cls(chunks=chunks, signature=signature)
+        if chunks:
+            corpus = [lexical_tokens(f"{c.title}\n{c.content}") for c in chunks]
+            index.bm25 = bm25s.BM25()
+            index.bm25.index(corpus, show_progress=False)
+        index.columns = {
+            name: np.array([_text(getattr(c, name, "")) for c in chunks], dtype=object)
+            for name in ("author_id", "document_id", "category", "platform")
+        }
+        return index
+
+    def mask(self, filters: dict[str, Any] | None) -> np.ndarray | None:
+        """Boolean mask of the chunks matching equality filters (a list means any of)."""
+        if not filters:
+            return None
+        keep = np.ones(len(self.chunks), dtype=bool)
+        for key, value in filters.items():
+            if key not in self.columns:
+                column = np.array([_text(getattr(c, key, "")) for c in self.chunks], dtype=object)
+                self.columns[key] = column
+            values = value if isinstance(value, (list, tuple, set)) else [value]
+            keep &= np.isin(self.columns[key], [_text(v) for v in values])
+        return keep
+
+    def search(
+        self, query: str, limit: int, filters: dict[str, Any] | None = None
+    ) -> list[tuple[EmbeddedChunk, float]]:
+        """Top ``limit`` chunks by BM25 score (> 0), best first."""
+        tokens = lexical_tokens(query)
+        if not self.chunks or not tokens or limit < 1:
+            return []
+        scores = self.bm25.get_scores(tokens)
+        keep = self.mask(filters)
+        if keep is not None:
+            scores = np.where(keep, scores, 0.0)
+        limit = min(limit, len(scores))
+        top = np.argpartition(-scores, limit - 1)[:limit]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(self.chunks[i], float(scores[i])) for i in top if scores[i] > 0]
+
+
+class LexicalIndexCache:
+    """Builds the index on first use and again whenever the collections change."""
+
+    def __init__(self) -> None:
+        self._index: LexicalIndex | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._index = None
+
+    def get(self) -> LexicalIndex:
+        with self._lock:
+            now = time.monotonic()
+            if self._index is not None and now - self._checked_at < SIGNATURE_TTL_S:
+                return self._index
+            signature = collections_signature()
+            self._checked_at = now
+            if self._index is None or self._index.signature != signature:
+                started = time.perf_counter()
+                chunks = [c for cls in EMBEDDED_CLASSES.values() for c in cls.scroll(with_vectors=False)]
+                self._index = LexicalIndex.build(chunks, signature)
+                logger.info(f"BM25 index: {len(chunks)} chunks in {time.perf_counter() - started:.2f}s")
+            return self._index
+
+
+def _text(value: Any) -> str:
+    """A payload value as the string filters compare (enums by value, None as empty)."""
+    if value is None:
+        return ""
+    return str(getattr(value, "value", value))

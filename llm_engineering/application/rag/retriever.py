@@ -1,0 +1,284 @@
+"""Context retrieval: self-query, dense + BM25 search, fusion, reranking.
+
+``ContextRetriever.search(query, k, filters)`` returns the ``k`` best chunks with scores and
+sources. Steps, each timed:
+
+1. self-query: the author named in the question (or given explicitly) becomes an ``author_id``
+   filter;
+2. optional query expansion (several phrasings, each searched);
+3. dense search in every embedded collection (the feature pipeline's embedding model) and BM25
+   over the same chunks (``lexical.py``);
+4. fusion of the rankings: reciprocal-rank fusion (default) or a weighted sum of min-max scaled
+   scores, with tunable weights;
+5. reranking (``rerank.py``; default: at most N chunks per document).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from loguru import logger
+
+from llm_engineering.application.rag.authors import AuthorDetector, NameAuthorDetector
+from llm_engineering.application.rag.lexical import LexicalIndexCache
+from llm_engineering.application.rag.rerank import Reranker, build_reranker
+from llm_engineering.domain.embedded_chunks import EMBEDDED_CLASSES, EmbeddedChunk
+from llm_engineering.domain.queries import Query, RetrievedChunk
+from llm_engineering.domain.types import DataCategory
+
+MODES = ("hybrid", "dense", "lexical")
+
+
+@dataclass
+class RetrievalConfig:
+    mode: str = "hybrid"
+    fusion: str = "rrf"  # rrf | weighted
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    rrf_k: int = 60
+    candidates: int = 50
+    max_per_document: int = 2
+    reranker_model_id: str = ""
+    expansion: bool = False
+    expansion_count: int = 2
+    llm_self_query: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"retrieval mode must be one of {MODES}, not {self.mode!r}")
+        if self.fusion not in ("rrf", "weighted"):
+            raise ValueError(f"fusion must be 'rrf' or 'weighted', not {self.fusion!r}")
+
+    @classmethod
+    def from_settings(cls, settings=None, **overrides: Any) -> RetrievalConfig:
+        from llm_engineering.settings import get_settings
+
+        s = settings or get_settings()
+        values = dict(
+            fusion=s.RAG_FUSION,
+            dense_weight=s.RAG_DENSE_WEIGHT,
+            lexical_weight=s.RAG_LEXICAL_WEIGHT,
+            rrf_k=s.RAG_RRF_K,
+            candidates=s.RAG_CANDIDATES,
+            max_per_document=s.RAG_MAX_CHUNKS_PER_DOCUMENT,
+            reranker_model_id=s.RERANKER_MODEL_ID,
+            expansion=s.QUERY_EXPANSION,
+            expansion_count=s.QUERY_EXPANSION_COUNT,
+            llm_self_query=s.SELF_QUERY_LLM,
+        )
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass
+class Retrieval:
+    """A search's outcome: the query as understood, the chunks, and per-stage milliseconds."""
+
+    query: Query
+    chunks: list[RetrievedChunk]
+    queries: list[str] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def to_retrieved(chunk: EmbeddedChunk, **scores: float | None) -> RetrievedChunk:
+    return RetrievedChunk(
+        chunk_id=chunk.id,
+        document_id=chunk.document_id,
+        content=chunk.content,
+        title=chunk.title,
+        link=chunk.link,
+        author_id=chunk.author_id,
+        author_full_name=chunk.author_full_name,
+        platform=chunk.platform,
+        category=str(getattr(chunk.category, "value", chunk.category)),
+        chunk_index=chunk.chunk_index,
+        **scores,
+    )
+
+
+def fuse(
+    rankings: Sequence[tuple[Sequence[tuple[str, float]], float]], method: str = "rrf", rrf_k: int = 60
+) -> dict[str, float]:
+    """Fused score per id from ``(ranking, weight)`` pairs, each ranking best first.
+
+    ``rrf``: sum of weight / (rrf_k + rank). ``weighted``: sum of weight × min-max scaled score.
+    """
+    fused: dict[str, float] = {}
+    for ranking, weight in rankings:
+        if not ranking or weight <= 0:
+            continue
+        if method == "rrf":
+            for rank, (key, _) in enumerate(ranking, start=1):
+                fused[key] = fused.get(key, 0.0) + weight / (rrf_k + rank)
+        else:
+            scores = [s for _, s in ranking]
+            low, high = min(scores), max(scores)
+            span = (high - low) or 1.0
+            for key, score in ranking:
+                fused[key] = fused.get(key, 0.0) + weight * ((score - low) / span if high > low else 1.0)
+    return fused
+
+
+class ContextRetriever:
+    """Retrieval over the embedded collections; every collaborator can be replaced."""
+
+    def __init__(
+        self,
+        config: RetrievalConfig | None = None,
+        *,
+        embedder=None,
+        author_detector: AuthorDetector | None = None,
+        reranker: Reranker | None = None,
+        expander=None,
+        llm=None,
+    ) -> None:
+        self.config = config or RetrievalConfig.from_settings()
+        self._embedder = embedder
+        self._llm = llm
+        self.names = NameAuthorDetector()
+        if author_detector is None and self.config.llm_self_query:
+            from llm_engineering.application.rag.authors import LLMAuthorDetector
+
+            author_detector = LLMAuthorDetector(self._get_llm(), self.names)
+        self.author_detector = author_detector or self.names
+        self.reranker = reranker or build_reranker(self.config.reranker_model_id, self.config.max_per_document)
+        if expander is None and self.config.expansion:
+            from llm_engineering.application.rag.expansion import QueryExpander
+
+            expander = QueryExpander(self._get_llm(), self.config.expansion_count)
+        self.expander = expander
+        self.lexical = LexicalIndexCache()
+
+    def _get_llm(self):
+        if self._llm is None:
+            from llm_engineering.infrastructure.llm import get_llm
+
+            self._llm = get_llm()
+        return self._llm
+
+    @property
+    def embedder(self):
+        if self._embedder is None:
+            from llm_engineering.infrastructure.embeddings import get_embedder
+
+            self._embedder = get_embedder()
+        return self._embedder
+
+    # ---- public API ----------------------------------------------------------------------------
+    def search(
+        self, query: str, k: int | None = None, filters: dict[str, Any] | None = None, author: str | None = None
+    ) -> list[RetrievedChunk]:
+        return self.retrieve(query, k, filters, author).chunks
+
+    def retrieve(
+        self,
+        query: str,
+        k: int | None = None,
+        filters: dict[str, Any] | None = None,
+        author: str | None = None,
+        detect_author: bool = True,
+    ) -> Retrieval:
+        """Search with self-query; ``author`` (a name) must name a known user (UnknownAuthorError)."""
+        if not query or not query.strip():
+            raise ValueError("the query is empty")
+        k = k or _default_k()
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        parsed = self._self_query(query, filters or {}, author, detect_author)
+        timings["self_query"] = _ms(started)
+
+        queries = [query]
+        if self.expander is not None:
+            t = time.perf_counter()
+            queries = self.expander.expand(query)
+            timings["expansion"] = _ms(t)
+
+        filters = parsed.search_filters()
+        rankings: list[tuple[list[tuple[str, float]], float]] = []
+        found: dict[str, RetrievedChunk] = {}
+        for text in queries:
+            if self.config.mode in ("hybrid", "dense"):
+                t = time.perf_counter()
+                hits = self._dense(text, filters, timings)
+                timings["dense"] = timings.get("dense", 0.0) + _ms(t)
+                rankings.append((self._collect(hits, found, "dense_score"), self.config.dense_weight))
+            if self.config.mode in ("hybrid", "lexical"):
+                t = time.perf_counter()
+                hits = self.lexical.get().search(text, self.config.candidates, filters)
+                timings["lexical"] = timings.get("lexical", 0.0) + _ms(t)
+                rankings.append((self._collect(hits, found, "lexical_score"), self.config.lexical_weight))
+
+        t = time.perf_counter()
+        if len(rankings) == 1:
+            weights = {key: score for key, score in rankings[0][0]}
+        else:
+            weights = fuse(rankings, self.config.fusion, self.config.rrf_k)
+        ordered = sorted(weights, key=lambda key: -weights[key])
+        fused = [found[key].model_copy(update={"score": weights[key]}) for key in ordered]
+        timings["fusion"] = _ms(t)
+
+        t = time.perf_counter()
+        chunks = self.reranker.rerank(query, fused, k)
+        timings["rerank"] = _ms(t)
+        timings["total"] = _ms(started)
+        return Retrieval(query=parsed, chunks=chunks, queries=queries, timings_ms=timings)
+
+    # ---- stages --------------------------------------------------------------------------------
+    def _self_query(self, query: str, filters: dict[str, Any], author: str | None, detect: bool) -> Query:
+        user = None
+        if author and author.strip():
+            user = self.names.resolve(author)
+        elif detect and "author_id" not in filters:
+            user = self.author_detector.detect(query)
+        if user is not None:
+            logger.debug(f"self-query: author {user.full_name!r}")
+            return Query(text=query, author_id=user.id, author_full_name=user.full_name, filters=filters)
+        return Query(text=query, filters=filters)
+
+    def _classes(self, filters: dict[str, Any]) -> list[type[EmbeddedChunk]]:
+        wanted = filters.get("category")
+        if wanted is None:
+            return list(EMBEDDED_CLASSES.values())
+        wanted = wanted if isinstance(wanted, (list, tuple, set)) else [wanted]
+        names = {str(getattr(w, "value", w)) for w in wanted}
+        return [cls for cat, cls in EMBEDDED_CLASSES.items() if DataCategory(cat).value in names]
+
+    def _dense(
+        self, text: str, filters: dict[str, Any], timings: dict[str, float]
+    ) -> list[tuple[EmbeddedChunk, float]]:
+        t = time.perf_counter()
+        vector = self.embedder.encode([text])[0].tolist()
+        timings["embed"] = timings.get("embed", 0.0) + _ms(t)
+        payload_filters = {key: value for key, value in filters.items() if key != "category"}
+        hits: list[tuple[EmbeddedChunk, float]] = []
+        for cls in self._classes(filters):
+            hits.extend(cls.search(vector, limit=self.config.candidates, **payload_filters))
+        hits.sort(key=lambda pair: -pair[1])
+        return hits[: self.config.candidates]
+
+    @staticmethod
+    def _collect(hits, found: dict[str, RetrievedChunk], score_field: str) -> list[tuple[str, float]]:
+        ranking = []
+        for chunk, score in hits:
+            key = str(chunk.id)
+            if key in found:
+                found[key] = found[key].model_copy(update={score_field: score})
+            else:
+                found[key] = to_retrieved(chunk, **{score_field: score})
+            ranking.append((key, score))
+        return ranking
+
+
+def _default_k() -> int:
+    from llm_engineering.settings import get_settings
+
+    return get_settings().RAG_TOP_K
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 3)

@@ -1,0 +1,61 @@
+"""Lexical tokens, name matching and rank fusion: the pure parts of retrieval."""
+
+import pytest
+
+from llm_engineering.application.rag.authors import name_forms
+from llm_engineering.application.rag.retriever import fuse
+from llm_engineering.application.rag.tokenize import lexical_tokens
+from llm_engineering.domain.identity import name_key
+
+
+def test_english_words_are_stemmed_and_stop_words_dropped():
+    assert lexical_tokens("The Retrievers are retrieving documents") == ["retriev", "retriev", "document"]
+
+
+def test_hangul_runs_become_bigrams_so_particles_do_not_block_matches():
+    query = set(lexical_tokens("벡터 검색"))
+    text = set(lexical_tokens("저는 벡터 검색을 씁니다"))
+    assert {"벡터", "검색"} <= query <= text
+    assert lexical_tokens("검") == ["검"]
+
+
+def test_mixed_scripts_split_inside_one_run():
+    assert lexical_tokens("Qdrant에서") == ["qdrant", "에서"]
+    assert lexical_tokens("ＲＡＧ") == ["rag"]  # full-width letters normalised
+
+
+def _matches(full_name, text):
+    return any(f.pattern.search(name_key(text)) for f in name_forms(full_name))
+
+
+@pytest.mark.parametrize(
+    "name,text,expected",
+    [
+        ("Maxime Laurent", "what does MAXIME LAURENT think", True),
+        ("Maxime Laurent", "what does maxime think", True),
+        ("Maxime Laurent", "maximal values", False),
+        ("김민준", "김민준의 글을 요약해 줘", True),
+        ("김민준", "민준은 뭐라고 했어?", True),
+        ("김민준", "김 민준 님의 생각", True),
+        ("김민준", "김치 만드는 법", False),
+        ("김 민준", "김민준의 생각", True),
+        ("Ada Okafor", "ad hoc queries", False),
+        ("José Núñez", "what did jose\u0301 nu\u0301n\u0303ez say", True),
+    ],
+)
+def test_name_forms_match_unicode_case_and_parts(name, text, expected):
+    assert _matches(name, text) is expected
+
+
+def test_rrf_rewards_agreement_between_rankings():
+    dense = [("a", 0.9), ("b", 0.8), ("c", 0.1)]
+    lexical = [("b", 12.0), ("c", 3.0)]
+    fused = fuse([(dense, 1.0), (lexical, 1.0)], "rrf", rrf_k=60)
+    assert max(fused, key=fused.get) == "b"
+    only_dense = fuse([(dense, 1.0), (lexical, 0.0)], "rrf")
+    assert max(only_dense, key=only_dense.get) == "a"
+
+
+def test_weighted_fusion_scales_each_ranking_to_zero_one():
+    fused = fuse([([("a", 0.9), ("b", 0.5)], 1.0), ([("b", 20.0), ("a", 10.0)], 2.0)], "weighted")
+    assert fused == {"a": 1.0, "b": 2.0}
