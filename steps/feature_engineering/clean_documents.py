@@ -1,0 +1,29 @@
+"""Step: clean the documents the plan lists (nothing is written yet)."""
+
+import time
+from typing import Annotated
+
+from zenml import log_metadata, step
+
+from llm_engineering.application.preprocessing import features
+from llm_engineering.application.preprocessing.features import CleanedBatch, FeaturePlan
+
+
+@step(enable_cache=False)
+def clean_documents(plan: FeaturePlan) -> Annotated[CleanedBatch, "cleaned_documents"]:
+    started = time.perf_counter()
+    cleaned = features.clean_documents(plan)
+    by_category: dict[str, int] = {}
+    for document in cleaned.documents:
+        by_category[document.category.value] = by_category.get(document.category.value, 0) + 1
+    log_metadata(
+        metadata={
+            "documents": len(cleaned.documents),
+            "by_category": by_category,
+            "characters": sum(len(d.content) for d in cleaned.documents),
+            "clean_s": round(time.perf_counter() - started, 3),
+        },
+        artifact_name="cleaned_documents",
+        infer_artifact=True,
+    )
+    return cleaned
