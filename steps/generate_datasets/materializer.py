@@ -23,7 +23,8 @@ class DatasetDictMaterializer(BaseMaterializer):
 
     def save(self, data: DatasetDict) -> None:
         with tempfile.TemporaryDirectory() as folder:
-            data.save_to_disk(os.path.join(folder, "data"))
+            # One shard per split at least: an empty split saved with 0 shards cannot be read back.
+            data.save_to_disk(os.path.join(folder, "data"), num_shards={split: 1 for split in data})
             io_utils.copy_dir(os.path.join(folder, "data"), self.uri)
 
     def extract_metadata(self, data: DatasetDict) -> dict[str, Any]:

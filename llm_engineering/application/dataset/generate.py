@@ -92,9 +92,7 @@ class InstructDatasetConfig(_BaseConfig):
 
 
 class PreferenceDatasetConfig(_BaseConfig):
-    mode: Literal["backtranslation"] = Field(
-        "backtranslation", description="chosen is always the author's own text"
-    )
+    mode: Literal["backtranslation"] = Field("backtranslation", description="chosen is always the author's own text")
     test_size: float = Field(0.05, ge=0, lt=1)
     rejected_system_prompt: str | None = Field(None, description="system message for the rejected answers")
     rejected_generation: GenerationConfig = Field(default_factory=lambda: GenerationConfig(max_tokens=128))
@@ -127,12 +125,7 @@ def load_cleaned_documents(categories: Sequence[str] = (), authors: Sequence[str
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from None
     wanted = {name_key(a) for a in authors}
-    docs = [
-        doc
-        for cls in classes
-        for doc in cls.scroll()
-        if not wanted or name_key(doc.author_full_name) in wanted
-    ]
+    docs = [doc for cls in classes for doc in cls.scroll() if not wanted or name_key(doc.author_full_name) in wanted]
     logger.info("loaded {} cleaned documents", len(docs))
     return sorted(docs, key=lambda d: (str(d.category), d.author_full_name, str(d.document_id)))
 
@@ -302,12 +295,12 @@ def build_dataset_dict(kind: DatasetKind, train: Sequence, test: Sequence, syste
     from datasets import Dataset, DatasetDict
 
     features = _features(kind)
-    return DatasetDict(
-        {
-            split: Dataset.from_list([s.to_row(system_prompt) for s in rows], features=features)
-            for split, rows in (("train", train), ("test", test))
-        }
-    )
+
+    def table(rows: Sequence) -> Dataset:
+        dicts = [s.to_row(system_prompt) for s in rows]
+        return Dataset.from_dict({name: [d[name] for d in dicts] for name in features}, features=features)
+
+    return DatasetDict({"train": table(train), "test": table(test)})
 
 
 def _report(kind, version, folder, documents, extracts, train, test, dropped, stats, model_id, started):
@@ -349,9 +342,8 @@ def _finish(kind, dataset_dict, report: DatasetReport, config: _BaseConfig, fold
 def _start(kind: DatasetKind, documents, config: _BaseConfig, use_llm: bool, models: _Models, settings):
     documents = _select(documents, config)
     if not documents:
-        selection = (
-            f" (categories={config.categories}, authors={config.authors})" if config.categories or config.authors else ""
-        )
+        narrowed = config.categories or config.authors
+        selection = f" (categories={config.categories}, authors={config.authors})" if narrowed else ""
         raise DatasetGenerationError(
             f"no cleaned documents to build a dataset from{selection}; run the feature engineering pipeline first"
         )

@@ -36,7 +36,8 @@ class GenerationConfig(BaseModel):
     top_p: float = Field(1.0, gt=0, le=1)
     batch_size: int = Field(8, ge=1)
     concurrency: int = Field(2, ge=1)
-    retries: int = Field(3, ge=1, description="attempts per batch, backoff doubling from 1 s")
+    retries: int = Field(3, ge=1, description="attempts per batch (then per request), backoff doubling")
+    backoff_s: float = Field(1.0, ge=0, description="first wait between attempts, in seconds")
 
     def params(self) -> dict:
         return {"max_tokens": self.max_tokens, "temperature": self.temperature, "top_p": self.top_p}
@@ -154,36 +155,50 @@ def run_chats(
             len(batches),
         )
 
-    def call(batch):
+    def with_retries(fn):
         retrying = Retrying(
             stop=stop_after_attempt(config.retries),
-            wait=wait_exponential(multiplier=1, min=1, max=30),
+            wait=wait_exponential(multiplier=config.backoff_s, min=config.backoff_s, max=30),
             reraise=False,
         )
         for attempt in retrying:
             with attempt:
-                return client.chat_batch(
-                    [conversations[indices[0]] for _, indices in batch], stop=list(stop) if stop else None, **params
-                )
+                return fn()
         return None  # pragma: no cover (tenacity either returns or raises)
+
+    def call(batch) -> list:
+        """Results of a batch; when the batch keeps failing, each request alone (None if it fails)."""
+        chats = [conversations[indices[0]] for _, indices in batch]
+        kwargs = {"stop": list(stop) if stop else None, **params}
+        try:
+            return with_retries(lambda: client.chat_batch(chats, **kwargs))
+        except RetryError as exc:
+            if len(batch) == 1:
+                logger.error("{}: a request failed {} times: {}", what, config.retries, exc.last_attempt.exception())
+                return [None]
+            logger.warning("a batch of {} failed ({}); asking one by one", what, exc.last_attempt.exception())
+        results = []
+        for chat in chats:
+            try:
+                results.append(with_retries(lambda chat=chat: client.chat(chat, **kwargs)))
+            except RetryError as exc:
+                logger.error("{}: a request failed {} times: {}", what, config.retries, exc.last_attempt.exception())
+                results.append(None)
+        return results
 
     lock = threading.Lock()
     done = 0
 
     def run(batch) -> None:
         nonlocal done
-        try:
-            results = call(batch)
-        except RetryError as exc:
-            error = exc.last_attempt.exception()
-            logger.error("{} requests failed after {} attempts: {}", len(batch), config.retries, error)
-            with lock:
-                stats.llm_errors += len(batch)
-            return
+        results = call(batch)
         fresh = []
         with lock:
-            stats.model_calls += len(batch)
             for (key, indices), result in zip(batch, results, strict=True):
+                if result is None:
+                    stats.llm_errors += len(indices)
+                    continue
+                stats.model_calls += 1
                 reply = CachedReply(result.text, result.prompt_tokens, result.completion_tokens, result.finish_reason)
                 stats.prompt_tokens += reply.prompt_tokens
                 stats.completion_tokens += reply.completion_tokens
@@ -193,7 +208,7 @@ def run_chats(
                     replies[index] = reply
             done += len(batch)
             logger.debug("{}: {}/{} generated", what, done, len(pending))
-        if cache is not None:
+        if cache is not None and fresh:
             cache.put_many(model_id, fresh)
 
     if len(batches) == 1 or config.concurrency == 1:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -79,7 +80,9 @@ def write_dataset(
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
     try:
-        dataset_dict.save_to_disk(str(staging))
+        # An explicit shard count: an empty split saved with the default (0 shards) cannot be read back.
+        shards = {split: max(1, math.ceil(data.data.nbytes / 500_000_000)) for split, data in dataset_dict.items()}
+        dataset_dict.save_to_disk(str(staging), num_shards=shards)
         if export_jsonl:
             for split, data in dataset_dict.items():
                 export_jsonl_file(data, staging / f"{split}.jsonl")
@@ -115,11 +118,11 @@ def resolve_dataset_path(kind_or_path: str | Path, root: Path | None = None) -> 
     ``instruct/latest``, a version folder, or a kind folder (its latest)."""
     root = root or dataset_root()
     text = str(kind_or_path)
-    candidate = Path(text)
-    if not candidate.exists():
-        kind, _, version = text.partition("/")
-        if kind in {k.value for k in DatasetKind}:
-            candidate = root / kind / (version if version and version.lower() != "latest" else LATEST)
+    kind, _, version = text.partition("/")
+    if not isinstance(kind_or_path, Path) and kind in {k.value for k in DatasetKind} and "/" not in version:
+        candidate = root / kind / (version if version and version.lower() != "latest" else LATEST)
+    else:
+        candidate = Path(text).expanduser().resolve()
     if candidate.name == LATEST or (candidate.is_dir() and (candidate / LATEST).is_file()):
         pointer = candidate if candidate.name == LATEST else candidate / LATEST
         if not pointer.is_file():
