@@ -187,10 +187,10 @@ def split_text(text: str, tokenizer: Any, config: ChunkingConfig) -> list[TextCh
             return chunks
         s_next = e
         if config.overlap:
-            for b in range(max(s + 1, e - config.overlap), e):
-                if ranks[b] >= _WORD:
-                    s_next = b
-                    break
+            # The overlap starts at the first word start in its span; where one word is longer
+            # than the overlap (Korean with an English vocabulary), at the first whole character.
+            span_ = range(max(s + 1, e - config.overlap), e)
+            s_next = next((b for b in span_ if ranks[b] >= _WORD), next((b for b in span_ if ranks[b] > _INVALID), e))
         s, prev_e = s_next, e
 
 

@@ -176,37 +176,43 @@ def clean_prose(text: str) -> str:
         text = text[: footer.start()]
     lines = text.split("\n")
     result: list[str] = []
+    blocks: list[str] = []  # fenced code, set aside so no prose rule touches it
     in_code = False
     prose: list[str] = []
+    code: list[str] = []
 
     def flush() -> None:
         if not prose:
             return
-        kept = []
         for line in _drop_menus([_TRAILING_ICON.sub("", line.rstrip()) for line in prose]):
             if _ICON_ITEM.match(line) or _RULE.match(line) or _SYMBOLS_ONLY.match(line):
-                kept.append("")
+                result.append("")
                 continue
             indent = len(line) - len(line.lstrip(" "))
-            kept.append(" " * min(indent, 4) + _SPACES.sub(" ", line.strip()))
-        result.extend(kept)
+            result.append(" " * min(indent, 4) + _SPACES.sub(" ", line.strip()))
         prose.clear()
 
     for line in lines:
         if _FENCE.match(line):
             if not in_code:
                 flush()
+            code.append(line.rstrip())
+            if in_code:
+                blocks.append("\n".join(code))
+                result.append(f"\x00{len(blocks) - 1}\x00")
+                code.clear()
             in_code = not in_code
-            result.append(line.rstrip())
-            continue
-        if in_code:
-            result.append(line.rstrip())
+        elif in_code:
+            code.append(line.rstrip())
         else:
             prose.append(line)
     flush()
+    if code:  # an unclosed fence runs to the end
+        blocks.append("\n".join(code))
+        result.append(f"\x00{len(blocks) - 1}\x00")
     result = _cut_footer(_drop_repeated_short_lines(_drop_chrome(result)))
-    cleaned = "\n".join(result)
-    return _BLANK_RUN.sub("\n\n", cleaned).strip()
+    cleaned = _BLANK_RUN.sub("\n\n", "\n".join(result)).strip()
+    return re.sub("\x00(\\d+)\x00", lambda m: blocks[int(m.group(1))], cleaned)
 
 
 def clean_code(text: str) -> str:
