@@ -1,0 +1,588 @@
+"""The inference service: FastAPI app factory.
+
+Endpoints: ``POST /rag``, ``POST /v1/chat/completions`` (OpenAI shape, SSE with ``stream``),
+``GET /v1/models``, ``GET /v1/traces``, ``GET /health``, ``GET /metrics`` and the chat page on
+``GET /``. One LLM instance serves every request; generation runs in worker threads behind a
+bounded queue (503 when full), never on the event loop. Errors are JSON in OpenAI's shape
+(``{"error": {"message", "type", "param", "code"}}``) and never carry a stack trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from loguru import logger
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from llm_engineering.application.rag.authors import UnknownAuthorError
+from llm_engineering.application.rag.pipeline import PreparedPrompt, TwinRAG
+from llm_engineering.domain.queries import PromptTrace
+from llm_engineering.infrastructure.api.monitoring import Metrics, TraceRecorder
+from llm_engineering.infrastructure.api.schemas import ChatCompletionRequest, RAGRequest, RAGResponse
+from llm_engineering.infrastructure.llm import ChatResult, LLMClient, LLMError
+
+STATIC = Path(__file__).with_name("static")
+
+
+class APIError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        type_: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
+        self.headers = headers
+
+
+def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+class GenerationQueue:
+    """At most ``max_pending`` generations running or waiting; each runs in a worker thread."""
+
+    def __init__(self, max_pending: int, workers: int, metrics: Metrics) -> None:
+        self.max_pending = max_pending
+        self.pending = 0
+        self.metrics = metrics
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="generate")
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        with self._lock:
+            if self.pending >= self.max_pending:
+                self.metrics.rejected.inc()
+                raise APIError(
+                    503,
+                    "the service is busy; retry shortly",
+                    "server_busy",
+                    code="queue_full",
+                    headers={"Retry-After": "1"},
+                )
+            self.pending += 1
+            self.metrics.queue_depth.set(self.pending)
+
+    def release(self) -> None:
+        with self._lock:
+            self.pending -= 1
+            self.metrics.queue_depth.set(self.pending)
+
+    async def run(self, fn: Callable, *args):
+        self.acquire()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        finally:
+            self.release()
+
+
+@dataclass
+class Services:
+    settings: Any
+    rag: TwinRAG
+    queue: GenerationQueue
+    metrics: Metrics
+    traces: TraceRecorder
+    rag_by_default: bool = True
+
+    @property
+    def llm(self) -> LLMClient:
+        return self.rag.llm
+
+
+class BodyLimit:
+    """Refuses request bodies larger than ``max_bytes`` with 413, before the app reads them."""
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            return await self._refuse(send)
+        received = 0
+        too_large = False
+
+        async def limited():
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    too_large = True
+                    raise _BodyTooLarge
+            return message
+
+        refused = False
+
+        async def guarded_send(message):
+            # The app turns a failed body read into its own error; answer 413 instead.
+            nonlocal refused
+            if too_large:
+                if not refused:
+                    refused = True
+                    await self._refuse(send)
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, limited, guarded_send)
+        except _BodyTooLarge:
+            if not refused:
+                await self._refuse(send)
+
+    async def _refuse(self, send):
+        body = json.dumps(
+            error_body(
+                f"request body larger than {self.max_bytes} bytes", "invalid_request_error", code="request_too_large"
+            )
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def create_app(
+    settings=None,
+    llm: LLMClient | None = None,
+    rag: TwinRAG | None = None,
+    rag_by_default: bool = True,
+    warmup: bool = False,
+) -> FastAPI:
+    """Build the service. ``llm``/``rag`` default to ``get_llm()`` and a ``TwinRAG`` over the stores."""
+    from llm_engineering.settings import get_settings
+
+    settings = settings or get_settings()
+    metrics = Metrics()
+    rag = rag or TwinRAG(llm=llm)
+    workers = 1 if not settings.LLM_BASE_URL else settings.LLM_MAX_CONCURRENCY
+    services = Services(
+        settings=settings,
+        rag=rag,
+        queue=GenerationQueue(settings.SERVICE_MAX_QUEUE, workers, metrics),
+        metrics=metrics,
+        traces=TraceRecorder(
+            settings.SERVICE_TRACES, settings.OPIK_API_KEY, settings.OPIK_WORKSPACE, settings.OPIK_PROJECT_NAME
+        ),
+        rag_by_default=rag_by_default,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if warmup:
+            await asyncio.get_running_loop().run_in_executor(None, _warm_up, services)
+        yield
+        services.queue.executor.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title="LLM Twin", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app.state.services = services
+    app.add_middleware(BodyLimit, max_bytes=settings.SERVICE_MAX_REQUEST_BYTES)
+    _install_error_handlers(app)
+    _install_request_metrics(app, metrics)
+
+    def get_services(request: Request) -> Services:
+        return request.app.state.services
+
+    def require_key(request: Request) -> None:
+        expected = settings.API_KEY.get_secret_value() if settings.API_KEY else ""
+        if not expected:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+            raise APIError(
+                401,
+                "missing or wrong API key (Authorization: Bearer <key>)",
+                "authentication_error",
+                code="invalid_api_key",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    # ---- pages and probes -----------------------------------------------------------------------
+    @app.get("/", include_in_schema=False)
+    async def chat_page():
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+    @app.get("/health")
+    async def health(s: Services = Depends(get_services)):
+        return {
+            "status": "ok",
+            "model": _safe_model(s),
+            "queue": {"pending": s.queue.pending, "max": s.queue.max_pending},
+            "auth": bool(settings.API_KEY),
+        }
+
+    @app.get("/metrics", dependencies=[Depends(require_key)])
+    async def prometheus_metrics(s: Services = Depends(get_services)):
+        body, content_type = s.metrics.render()
+        return Response(body, media_type=content_type)
+
+    @app.get("/v1/models", dependencies=[Depends(require_key)])
+    async def models(s: Services = Depends(get_services)):
+        return {
+            "object": "list",
+            "data": [{"id": s.llm.model_id, "object": "model", "created": 0, "owned_by": "llm-twin"}],
+        }
+
+    @app.get("/v1/traces", dependencies=[Depends(require_key)])
+    async def traces(limit: int = 20, s: Services = Depends(get_services)):
+        if not 1 <= limit <= 500:
+            raise APIError(422, "limit must be between 1 and 500", param="limit")
+        found = await asyncio.get_running_loop().run_in_executor(None, s.traces.recent, limit)
+        return {"object": "list", "data": [t.model_dump(mode="json") for t in found]}
+
+    # ---- generation -----------------------------------------------------------------------------
+    @app.post("/rag", dependencies=[Depends(require_key)], response_model=RAGResponse)
+    async def rag_endpoint(body: RAGRequest, s: Services = Depends(get_services)):
+        max_tokens = _max_tokens(settings, body.max_tokens)
+        started = time.perf_counter()
+
+        def work():
+            prepared = _prepare(s, body.query, body.k, body.author, use_rag=True)
+            t = time.perf_counter()
+            result = s.llm.chat(prepared.messages, max_tokens=max_tokens, temperature=body.temperature)
+            return prepared, result, _ms(t)
+
+        prepared, result, generation_ms = await s.queue.run(work)
+        latency = {**prepared.timings_ms, "generation": generation_ms, "total": _ms(started)}
+        trace_id = await _record(s, "/rag", body.query, prepared, result, latency)
+        author = prepared.retrieval.query.author_full_name if prepared.retrieval else None
+        return RAGResponse(
+            answer=result.text,
+            sources=prepared.sources(),
+            author=author,
+            model=s.llm.model_id,
+            usage=_usage(result),
+            finish_reason=result.finish_reason,
+            latency_ms=latency,
+            trace_id=trace_id,
+        )
+
+    @app.post("/v1/chat/completions", dependencies=[Depends(require_key)])
+    async def chat_completions(body: ChatCompletionRequest, s: Services = Depends(get_services)):
+        if body.model and body.model not in (s.llm.model_id, "llm-twin"):
+            raise APIError(
+                404,
+                f"the model {body.model!r} does not exist; see GET /v1/models",
+                param="model",
+                code="model_not_found",
+            )
+        max_tokens = _max_tokens(settings, body.max_tokens or body.max_completion_tokens)
+        use_rag = s.rag_by_default if body.rag is None else body.rag
+        query = body.messages[-1].content
+        history = [m.model_dump() for m in body.messages[:-1]]
+        options = dict(max_tokens=max_tokens, temperature=body.temperature, top_p=body.top_p, stop=body.stop)
+        completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+        created = int(time.time())
+        started = time.perf_counter()
+        if body.stream:
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            s.queue.acquire()  # refuse now (503), before the 200 of the event stream is sent
+            return StreamingResponse(
+                _stream_events(
+                    s, body, query, history, use_rag, options, completion_id, created, started, include_usage
+                ),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+
+        def work():
+            prepared = _prepare(s, query, body.k, body.author, use_rag, history)
+            t = time.perf_counter()
+            result = s.llm.chat(prepared.messages, **options)
+            return prepared, result, _ms(t)
+
+        prepared, result, generation_ms = await s.queue.run(work)
+        latency = {**prepared.timings_ms, "generation": generation_ms, "total": _ms(started)}
+        await _record(s, "/v1/chat/completions", query, prepared, result, latency)
+        return {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": s.llm.model_id,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": result.text},
+                    "finish_reason": result.finish_reason,
+                }
+            ],
+            "usage": _usage(result),
+            "sources": prepared.sources(),
+        }
+
+    return app
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+def _safe_model(s: Services) -> str | None:
+    try:
+        return s.llm.model_id
+    except LLMError:
+        return None
+
+
+def _warm_up(s: Services) -> None:
+    started = time.perf_counter()
+    s.llm.render_prompt([{"role": "user", "content": "warm-up"}])
+    try:
+        s.rag.retriever.search("warm-up", k=1)
+    except ValueError:
+        pass
+    logger.info(f"service warmed up in {time.perf_counter() - started:.1f}s")
+
+
+def _max_tokens(settings, requested: int | None) -> int:
+    if requested is None:
+        return min(settings.SERVICE_DEFAULT_MAX_TOKENS, settings.SERVICE_MAX_TOKENS_LIMIT)
+    if requested > settings.SERVICE_MAX_TOKENS_LIMIT:
+        raise APIError(
+            422,
+            f"max_tokens may be at most {settings.SERVICE_MAX_TOKENS_LIMIT}",
+            param="max_tokens",
+            code="max_tokens_too_large",
+        )
+    return requested
+
+
+def _prepare(s: Services, query: str, k, author, use_rag: bool, history=()) -> PreparedPrompt:
+    try:
+        return s.rag.prepare(query, k=k, author=author, history=history, use_rag=use_rag)
+    except UnknownAuthorError as exc:
+        raise APIError(422, str(exc), param="author", code="unknown_author") from None
+
+
+def _usage(result: ChatResult) -> dict[str, int]:
+    return {
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "total_tokens": result.prompt_tokens + result.completion_tokens,
+    }
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 3)
+
+
+def _trace(
+    s: Services,
+    endpoint: str,
+    query: str,
+    prepared: PreparedPrompt | None,
+    result: ChatResult | None,
+    latency: dict[str, float],
+    error: str | None = None,
+) -> PromptTrace:
+    retrieval = prepared.retrieval if prepared else None
+    prompt = ""
+    if prepared is not None:
+        try:
+            prompt = s.llm.render_prompt(prepared.messages)
+        except (LLMError, ValueError) as exc:
+            prompt = f"(not rendered: {type(exc).__name__})"
+    return PromptTrace(
+        endpoint=endpoint,
+        model_id=_safe_model(s) or "",
+        query=query,
+        detected_author=retrieval.query.author_full_name if retrieval else None,
+        author_id=retrieval.query.author_id if retrieval else None,
+        chunks=[
+            {
+                "chunk_id": str(c.chunk_id),
+                "document_id": str(c.document_id),
+                "link": c.link,
+                "score": c.score,
+                "dense_score": c.dense_score,
+                "lexical_score": c.lexical_score,
+            }
+            for c in (retrieval.chunks if retrieval else [])
+        ],
+        prompt=prompt,
+        answer=result.text if result else "",
+        prompt_tokens=result.prompt_tokens if result else 0,
+        completion_tokens=result.completion_tokens if result else 0,
+        finish_reason=result.finish_reason if result else None,
+        latency_ms=latency,
+        status="error" if error else "ok",
+        error=error,
+    )
+
+
+async def _record(s: Services, endpoint, query, prepared, result, latency) -> str | None:
+    def work():
+        trace = _trace(s, endpoint, query, prepared, result, latency)
+        s.metrics.observe_trace(trace)
+        return s.traces.record(trace)
+
+    return await asyncio.get_running_loop().run_in_executor(None, work)
+
+
+def _sse(data: dict | str) -> bytes:
+    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    return f"data: {text}\n\n".encode()
+
+
+async def _stream_events(
+    s: Services, body, query, history, use_rag, options, completion_id, created, started, include_usage
+) -> AsyncIterator[bytes]:
+    """SSE chunks in OpenAI's format; the queue slot taken by the caller is released here."""
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue = asyncio.Queue()
+    cancelled = threading.Event()
+    model = s.llm.model_id
+
+    def chunk(delta: dict, finish=None, **extra) -> dict:
+        return {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **extra,
+        }
+
+    def produce():
+        put = lambda item: loop.call_soon_threadsafe(events.put_nowait, item)
+        prepared = result = None
+        latency: dict[str, float] = {}
+        error = None
+        try:
+            prepared = _prepare(s, query, body.k, body.author, use_rag, history)
+            put(("sources", prepared))
+            t = time.perf_counter()
+            stream = s.llm.stream(prepared.messages, **options)
+            try:
+                for piece in stream:
+                    if cancelled.is_set():
+                        break
+                    put(("text", piece))
+            finally:
+                stream.close()
+            result = stream.result
+            latency = {**prepared.timings_ms, "generation": _ms(t), "total": _ms(started)}
+            put(("done", result))
+        except APIError as exc:
+            error = exc.message
+            put(("error", error_body(exc.message, exc.type, exc.param, exc.code)))
+        except (LLMError, ValueError) as exc:
+            error = str(exc)
+            put(("error", error_body(str(exc), "invalid_request_error")))
+        except Exception as exc:  # reported to the client as a generic error, logged in full here
+            logger.exception("streaming generation failed")
+            error = type(exc).__name__
+            put(("error", error_body("internal error while generating", "server_error")))
+        finally:
+            put(("end", None))
+        trace = _trace(s, "/v1/chat/completions", query, prepared, result, latency, error)
+        s.metrics.observe_trace(trace)
+        s.traces.record(trace)
+
+    try:
+        future = loop.run_in_executor(s.queue.executor, produce)
+        while True:
+            kind, item = await events.get()
+            if kind == "sources":
+                yield _sse(
+                    chunk(
+                        {"role": "assistant", "content": ""},
+                        sources=item.sources(),
+                        author=item.retrieval.query.author_full_name if item.retrieval else None,
+                    )
+                )
+            elif kind == "text":
+                yield _sse(chunk({"content": item}))
+            elif kind == "done":
+                final = chunk({}, finish=item.finish_reason if item else "stop")
+                yield _sse(final)
+                if include_usage and item is not None:
+                    yield _sse({**chunk({}), "choices": [], "usage": _usage(item)})
+            elif kind == "error":
+                yield _sse(item)
+            elif kind == "end":
+                yield _sse("[DONE]")
+                break
+        await future
+    finally:
+        cancelled.set()
+        s.queue.release()
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(APIError)
+    async def api_error(request: Request, exc: APIError):
+        return JSONResponse(error_body(exc.message, exc.type, exc.param, exc.code), exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return JSONResponse(
+                error_body("the request body is not valid JSON", "invalid_request_error", code="invalid_json"), 400
+            )
+        details = [{"loc": [str(p) for p in e.get("loc", ())][1:], "msg": e.get("msg", "")} for e in errors]
+        first = details[0] if details else {"loc": [], "msg": "invalid request"}
+        param = ".".join(first["loc"]) or None
+        body = error_body(f"{param or 'body'}: {first['msg']}", "invalid_request_error", param, "invalid_value")
+        body["error"]["details"] = details
+        return JSONResponse(body, 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        type_ = "not_found" if exc.status_code == 404 else "invalid_request_error"
+        return JSONResponse(error_body(str(exc.detail), type_), exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(LLMError)
+    async def llm_error(request: Request, exc: LLMError):
+        return JSONResponse(error_body(str(exc), "invalid_request_error"), 422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        logger.opt(exception=exc).error(f"unhandled error on {request.method} {request.url.path}")
+        return JSONResponse(error_body("internal error", "server_error"), 500)
+
+
+def _install_request_metrics(app: FastAPI, metrics: Metrics) -> None:
+    known = {"/", "/health", "/metrics", "/rag", "/v1/models", "/v1/traces", "/v1/chat/completions"}
+
+    @app.middleware("http")
+    async def count(request: Request, call_next):
+        started = time.perf_counter()
+        endpoint = request.url.path if request.url.path in known else "other"
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            metrics.requests.labels(endpoint, str(status)).inc()
+            metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
