@@ -37,7 +37,7 @@ def server():
         "/loop-b": _redirect("/loop-a"),
         "/redirect-to-article": _redirect("/article"),
         "/paper.pdf": Route(body=b"%PDF-1.7 fake", content_type="application/pdf"),
-        "/huge": Route(body=b"<html><body>" + b"<p>word </p>" * 6000 + b"</body></html>"),
+        "/huge": Route(body=b"<html><body>" + b"<p>word </p>" * 3000 + b"</body></html>"),
         "/not-utf8": Route(body=KOREAN_NOT_UTF8, content_type="text/html"),
         "/euc-kr": Route(body=KOREAN_NOT_UTF8, content_type="text/html; charset=euc-kr"),
         "/empty": page("empty_article.html"),
@@ -76,7 +76,7 @@ def test_bad_pages_fail_with_a_reason_and_write_nothing(server, user, path, reas
 
 
 def test_a_page_over_the_size_cap_is_refused(server, user):
-    [outcome] = _crawl(user, [server.url("/huge")], CRAWL_MAX_BYTES=50_000)
+    [outcome] = _crawl(user, [server.url("/huge")], CRAWL_MAX_BYTES=20_000)
     assert outcome.status == "failed" and "page too large" in outcome.reason
     assert ArticleDocument.count() == 0
     [outcome] = _crawl(user, [server.url("/huge")], CRAWL_MAX_BYTES=1_000_000)

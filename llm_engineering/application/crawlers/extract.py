@@ -12,6 +12,7 @@ from trafilatura.metadata import extract_metadata
 
 from llm_engineering.application.crawlers.base import CrawlError
 
+_DATE_CONFIG = {"extensive_search": False, "original_date": True}
 # Fewer letters/digits than this and a page has no article (only menus, a title, a footer).
 MIN_ARTICLE_CHARS = 20
 _BOT_CHECK_MARKERS = (
@@ -81,7 +82,9 @@ def article_content(html: str, url: str, bot_check_is_error: bool = True) -> tup
     content = html_to_markdown(html, url, fallback=False)
     if len(re.sub(r"\W+", "", content)) < MIN_ARTICLE_CHARS:
         raise CrawlError(f"empty article: no main text found at {url}")
-    meta = extract_metadata(html, default_url=url)
+    # No "extensive" date search: it tries every dateparser locale (seconds per page); dates come
+    # from the page's markup (meta tags, <time>, URL patterns) instead.
+    meta = extract_metadata(html, default_url=url, date_config=_DATE_CONFIG)
     title = (meta.title if meta else None) or ""
     subtitle = (meta.description if meta else None) or None
     published = _published(html) or (parse_date(meta.date) if meta and meta.date else None)
