@@ -379,13 +379,13 @@ def _pipeline_config(path: Path, kind: str, overrides: dict) -> Path:
 
 
 @pytest.mark.slow
-def test_pipelines_run_through_zenml(tmp_path, data_dir):
+def test_preference_pipeline_runs_through_zenml(tmp_path, data_dir):
     from llm_engineering.infrastructure.db.qdrant import get_qdrant_client
 
     write_cleaned_documents()
     get_qdrant_client().close()  # local mode: one process per folder, the pipeline's now
     get_qdrant_client.cache_clear()
-    overrides = {**SMALL, "instruction_writer": "template"}
+    config = _pipeline_config(tmp_path / "preference.yaml", "preference", {**SMALL, "instruction_writer": "auto"})
     with canned_server() as (server, url):
         env = {
             **os.environ,
@@ -393,19 +393,16 @@ def test_pipelines_run_through_zenml(tmp_path, data_dir):
             "ZENML_CONFIG_PATH": str(tmp_path / "zenml"),
             "LLM_BASE_URL": url,
         }
-        for kind in ("instruct", "preference"):
-            config = _pipeline_config(tmp_path / f"{kind}.yaml", kind, overrides)
-            result = subprocess.run(
-                [sys.executable, "-m", "tools.run", f"generate_{kind}_datasets", "--config", str(config)],
-                cwd=ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
-            assert result.returncode == 0, result.stderr[-3000:]
-    instruct = load_dataset_dict("instruct")
-    assert len(instruct["train"]) + len(instruct["test"]) == 5
+        result = subprocess.run(
+            [sys.executable, "-m", "tools.run", "generate_preference_datasets", "--config", str(config)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(server.calls) == 10  # five instructions, five rejected answers
     preference = load_dataset_dict("preference")
-    assert len(preference["train"]) + len(preference["test"]) == 4  # one empty rejected answer dropped
-    assert len(server.calls) == 5  # only the rejected answers asked a model
+    assert len(preference["train"]) + len(preference["test"]) == 4  # the empty rejected answer was dropped
+    assert load_metadata("preference")["dropped"]["rejected_empty"] == 1
