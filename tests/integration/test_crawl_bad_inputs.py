@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import sys
 import time
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "crawl"))
 
-from crawl_helpers import HTML, FixtureServer, Route, crawl_settings, page  # noqa: E402
+from crawl_helpers import HTML, PAGES, FixtureServer, Route, crawl_settings, page  # noqa: E402
 
 from llm_engineering.application.etl import crawl_links  # noqa: E402
 from llm_engineering.domain.documents import ArticleDocument, UserDocument  # noqa: E402
@@ -37,6 +38,12 @@ def server():
         "/loop-b": _redirect("/loop-a"),
         "/redirect-to-article": _redirect("/article"),
         "/paper.pdf": Route(body=b"%PDF-1.7 fake", content_type="application/pdf"),
+        "/gzip": Route(
+            body=gzip.compress((PAGES / "blog_article.html").read_bytes()), headers={"Content-Encoding": "gzip"}
+        ),
+        "/gzip-bomb": Route(
+            body=gzip.compress(b"<html><body>" + b"<p>a</p>" * 500_000), headers={"Content-Encoding": "gzip"}
+        ),
         "/huge": Route(body=b"<html><body>" + b"<p>word </p>" * 3000 + b"</body></html>"),
         "/not-utf8": Route(body=KOREAN_NOT_UTF8, content_type="text/html"),
         "/euc-kr": Route(body=KOREAN_NOT_UTF8, content_type="text/html; charset=euc-kr"),
@@ -81,6 +88,14 @@ def test_a_page_over_the_size_cap_is_refused(server, user):
     assert ArticleDocument.count() == 0
     [outcome] = _crawl(user, [server.url("/huge")], CRAWL_MAX_BYTES=1_000_000)
     assert outcome.status == "ok"
+
+
+def test_compressed_pages_are_decoded_and_capped_after_decompression(server, user):
+    [outcome] = _crawl(user, [server.url("/gzip")])
+    assert outcome.status == "ok", outcome.reason
+    [bomb] = _crawl(user, [server.url("/gzip-bomb")], CRAWL_MAX_BYTES=200_000)
+    assert bomb.status == "failed" and "too large once decompressed" in bomb.reason
+    assert ArticleDocument.count() == 1
 
 
 def test_a_transient_500_is_retried_until_it_succeeds(server, user):
