@@ -1,3 +1,1 @@
-from steps.export.export_artifacts import export_artifacts_to_json
-
-__all__ = ["export_artifacts_to_json"]
+"""Steps that export ZenML artifacts (``export_artifacts``) and the ZenML-free JSON conversion (``serialize``)."""

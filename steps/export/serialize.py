@@ -31,6 +31,19 @@ class ArtifactExportError(LLMTwinError):
     """An artifact is missing or cannot be written as JSON; nothing was written."""
 
 
+def validate_export_parameters(artifact_names: Any, output_dir: Any) -> tuple[list[str], str]:
+    """The pipeline's parameters checked: a non-empty list of names and a folder path."""
+    if (
+        not isinstance(artifact_names, list)
+        or not artifact_names
+        or not all(isinstance(name, str) and name.strip() for name in artifact_names)
+    ):
+        raise ArtifactExportError("artifact_names must be a non-empty list of artifact names")
+    if not isinstance(output_dir, str) or not output_dir.strip():
+        raise ArtifactExportError("output_dir must be a folder path")
+    return [name.strip() for name in artifact_names], output_dir
+
+
 def to_jsonable(value: Any, where: str = "artifact") -> Any:
     """A JSON-compatible copy of ``value``; ArtifactExportError names what cannot be converted."""
     if value is None or isinstance(value, (bool, int, str)):
