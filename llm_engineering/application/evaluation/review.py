@@ -37,7 +37,9 @@ class ReviewAgreement(BaseModel):
 def _fmt(value) -> str:
     if value is None:
         return ""
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else f"{value:.3f}"
+    return str(value)
 
 
 def review_rows(result, items: int, seed: int = 0) -> tuple[list[str], list[dict[str, str]]]:
@@ -132,9 +134,13 @@ def _score(value: str, where: str) -> int | None:
     value = (value or "").strip()
     if not value:
         return None
-    if value not in SCALE and value not in {"1.0", "2.0", "3.0"}:
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not number.is_integer() or str(int(number)) not in SCALE:
         raise ReviewSheetError(f"{where}: {value!r} is not a 1–3 score")
-    return int(float(value))
+    return int(number)
 
 
 def import_review_sheet(path: Path) -> ReviewAgreement:

@@ -115,7 +115,7 @@ def moving_ttr(tokens: Sequence[str], window: int = TTR_WINDOW) -> float:
         if counts[old] == 0:
             del counts[old]
         total += len(counts)
-    return total / (len(tokens) - window + 1)
+    return total / window / (len(tokens) - window + 1)
 
 
 def stylometry(texts: Iterable[str]) -> Stylometry:

@@ -1,0 +1,190 @@
+"""The LLM judge: tolerant parsing, malformed replies counted (never averaged, never a crash),
+temperature 0, both pairwise orders — against a real OpenAI-compatible HTTP server on 127.0.0.1
+that answers with scripted (often broken) judgments."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from llm_engineering.application.evaluation.config import load_config
+from llm_engineering.application.evaluation.generation import ItemRun, ModelRun
+from llm_engineering.application.evaluation.judge import (
+    SCORE_SCHEMA,
+    combine_pairwise,
+    parse_score,
+    parse_winner,
+    score_prompt,
+)
+from llm_engineering.application.evaluation.runner import score_runs
+from llm_engineering.application.evaluation.samples import EvalSample
+
+VALID = '{"accuracy": {"analysis": "right", "score": 3}, "style": {"analysis": "clear", "score": 2}}'
+
+
+@pytest.mark.parametrize(
+    ("reply", "accuracy", "style"),
+    [
+        (VALID, 3, 2),
+        (f"Here is my verdict:\n```json\n{VALID}\n```\nThanks!", 3, 2),
+        ('{"accuracy": {"analysis": "ok", "score": 1,}, "style": {"score": "3"},}', 1, 3),  # trailing commas
+        ("{'accuracy': 2, 'style': 2}", 2, 2),  # single quotes, bare scores
+        ('{"accuracy": {"analysis": "a", "score": 1}, "style": {"analysis": "b", "score": 3}', 1, 3),  # no final }
+        ('"Accuracy": {"score": 2} and then the model rambled "style": 1', 2, 1),  # not JSON at all
+    ],
+)
+def test_parse_score_reads_sloppy_but_meaningful_replies(reply, accuracy, style):
+    parsed = parse_score(reply)
+    assert (parsed.accuracy, parsed.style, parsed.malformed) == (accuracy, style, False)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "",
+        None,
+        "I think the answer is pretty good overall.",
+        '{"accuracy": {"score": 7}, "style": {"score": 0}}',  # off the 1-3 scale
+        '{"accuracy": {"analysis": "cut off mid-',
+        "[1, 2, 3]",
+    ],
+)
+def test_parse_score_marks_unreadable_replies_malformed(reply):
+    parsed = parse_score(reply)
+    assert parsed.malformed
+    assert parsed.accuracy is None or parsed.style is None
+
+
+def test_parse_winner_and_position_bias_cancellation():
+    assert parse_winner('{"reason": "x", "winner": "B"}') == "B"
+    assert parse_winner('```json\n{"winner": "tie"}\n```') == "tie"
+    assert parse_winner("winner: a") == "A"
+    assert parse_winner("Both are fine.") is None
+    # A judge that always picks the first answer prefers nobody once both orders are asked.
+    biased = combine_pairwise("A", "A")
+    assert biased.score == 0.5 and biased.consistent is False
+    assert combine_pairwise("A", "B").score == 1.0  # candidate wins in both orders
+    assert combine_pairwise("B", "A").score == 0.0
+    one_sided = combine_pairwise(None, "B")
+    assert one_sided.score == 1.0 and one_sided.malformed == 1 and one_sided.consistent is None
+
+
+def test_score_prompt_carries_the_rubric_and_schema():
+    text = score_prompt("Q?", "ref", "ans")[0]["content"]
+    assert "1 (poor)" in text and "3 (excellent)" in text
+    assert json.dumps(SCORE_SCHEMA) in text
+
+
+# --- through a real OpenAI-compatible server ------------------------------------------------------
+
+
+class _JudgeServer(BaseHTTPRequestHandler):
+    requests: list[dict] = []
+
+    def log_message(self, *args):  # keep test output quiet
+        return
+
+    def _send(self, payload: dict) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):  # noqa: N802
+        self._send({"object": "list", "data": [{"id": "judge", "object": "model", "created": 0, "owned_by": "t"}]})
+
+    def do_POST(self):  # noqa: N802
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).requests.append(request)
+        prompt = request["messages"][-1]["content"]
+        if "Answer A:" in prompt:
+            reply = '{"reason": "first one", "winner": "A"}'  # a judge with a strong position bias
+        elif "GOOD" in prompt.split("Answer to review:")[1]:
+            reply = f"```json\n{VALID}\n```"
+        elif "BROKEN" in prompt.split("Answer to review:")[1]:
+            reply = "As an AI I cannot grade this"
+        else:
+            reply = '{"accuracy": {"analysis": "the answer is'  # cut off by max_tokens
+        self._send(
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "judge",
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": reply}}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+            }
+        )
+
+
+@pytest.fixture
+def judge_server(monkeypatch):
+    from llm_engineering.infrastructure.llm import get_llm
+
+    _JudgeServer.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _JudgeServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("LLM_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}/v1")
+    get_llm.cache_clear()
+    yield _JudgeServer
+    server.shutdown()
+    get_llm.cache_clear()
+
+
+def _run(label: str, answers: list[str]) -> ModelRun:
+    return ModelRun(
+        label=label,
+        model_id=label,
+        model_dir=f"/nowhere/{label}",
+        version=label,
+        items=[ItemRun(sample_id=str(i), answer=a) for i, a in enumerate(answers)],
+    )
+
+
+def test_malformed_judgments_are_counted_and_left_out_of_the_averages(judge_server):
+    samples = [EvalSample(id=str(i), instruction=f"Question {i}?", reference=f"Reference {i}.") for i in range(4)]
+    runs = [
+        _run("base", ["BROKEN one", "BROKEN two", "GOOD three", "truncated four"]),
+        _run("tuned", ["GOOD one", "GOOD two", "GOOD three", "BROKEN four"]),
+    ]
+    config = load_config(
+        {
+            "metrics": {"loss": False, "semantic": False, "style": False, "overlap": False},
+            "judge": {"model_id": "judge"},
+        }
+    )
+    result = score_runs(config, samples, runs)
+
+    base, tuned = result.model("base"), result.model("tuned")
+    assert base.judge_malformed == 3 and tuned.judge_malformed == 1
+    assert base.metrics["judge_accuracy"].value == 3.0 and base.metrics["judge_accuracy"].missing == 3
+    assert tuned.metrics["judge_accuracy"].value == 3.0 and tuned.metrics["judge_style"].value == 2.0
+    assert tuned.metrics["judge_accuracy"].n == 3
+    # Position bias: "A" every time → both orders cancel to a tie on every item.
+    assert result.pairwise.win_rate.value == 0.5
+    assert result.pairwise.consistency == 0.0
+    assert result.judge.weak is False  # a remote judge (LLM_BASE_URL) is not flagged weak
+    assert {r["temperature"] for r in judge_server.requests} == {0.0}
+    assert len(judge_server.requests) == 8 + 2 * 4  # 4 items x 2 models scored, 4 items x 2 orders compared
+
+
+def test_judge_item_limit_and_all_malformed_model(judge_server):
+    samples = [EvalSample(id=str(i), instruction=f"Q{i}?", reference="R.") for i in range(3)]
+    runs = [_run("base", ["BROKEN"] * 3), _run("tuned", ["GOOD"] * 3)]
+    config = load_config(
+        {
+            "metrics": {"loss": False, "semantic": False, "style": False, "overlap": False, "pairwise": False},
+            "judge": {"model_id": "judge", "max_items": 2},
+        }
+    )
+    result = score_runs(config, samples, runs)
+    assert result.judge.judged_items == 2
+    assert result.model("base").metrics["judge_accuracy"].value is None  # nothing readable: n/a, no crash
+    assert result.model("tuned").metrics["judge_accuracy"].n == 2
+    assert result.pairwise is None
