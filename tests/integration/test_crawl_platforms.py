@@ -32,6 +32,7 @@ def server():
         "/seoyeon/223344556677": page("naver_outer.html"),
         "/PostView.naver": page("naver_postview.html"),
         "/atom.xml": feed("blog_atom.xml", content_type=ATOM),
+        "/rss/@minji": feed("velog_rss.xml"),
         "/changing": Route(body=(PAGES / "blog_article.html").read_bytes()),
     }
     with FixtureServer(routes) as srv:
@@ -98,6 +99,16 @@ def test_korean_text_survives_byte_for_byte(server, user, context, crawler, path
             continue
         assert paragraph.encode("utf-8") in stored.content["Content"].encode("utf-8"), paragraph
     assert "로그인" not in stored.content["Content"] and "방명록" not in stored.content["Content"]
+
+
+def test_velog_profile_link_reads_the_authors_feed(server, user, context):
+    crawler = VelogCrawler()
+    link = server.url("/@minji")
+    assert not crawler.already_crawled(link)  # a profile is never "already crawled": new posts appear
+    docs = crawler.crawl(link, user, context)
+    assert [d.content["Title"] for d in docs] == ["임베딩 모델을 노트북에서 돌려 보기", "재순위화는 왜 필요한가"]
+    assert docs[1].content["Content"] == "검색 결과의 순서를 다시 매기면, 같은 모델로도 더 좋은 답을 얻을 수 있습니다."
+    assert all(d.platform == "velog" for d in docs)
 
 
 def test_naver_blog_follows_the_post_frame(server, user, context):

@@ -138,3 +138,12 @@ def test_github_links_name_the_repository():
     )
     with pytest.raises(CrawlError, match="not a GitHub repository"):
         GithubCrawler.repository_url("https://github.com/owner")
+
+
+def test_velog_profile_links_map_to_the_authors_feed():
+    from llm_engineering.application.crawlers.velog import feed_url, profile_handle
+
+    assert profile_handle("https://velog.io/@minji") == "minji"
+    assert profile_handle("https://velog.io/@minji/posts") == "minji"
+    assert profile_handle("https://velog.io/@minji/임베딩-모델") is None
+    assert feed_url("https://velog.io/@minji", "minji") == "https://v2.velog.io/rss/@minji"
