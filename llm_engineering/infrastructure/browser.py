@@ -101,6 +101,19 @@ class SharedBrowser:
                     self._driver = None
 
 
+def _check_landing(url: str, settings) -> None:
+    """Refuse a page the browser was redirected to on a private network (content not used)."""
+    from llm_engineering.infrastructure.http import FetchError, check_url
+    from llm_engineering.settings import get_settings
+
+    if not url.startswith(("http://", "https://")):
+        return  # about:blank, data: error pages
+    try:
+        check_url(url, (settings or get_settings()).CRAWL_ALLOW_PRIVATE_NETWORKS)
+    except FetchError as exc:
+        raise BrowserError(f"the browser ended on a refused page: {exc}") from None
+
+
 class _Page:
     def __init__(self, shared: SharedBrowser, url: str):
         self.shared, self.url = shared, url
@@ -119,6 +132,7 @@ class _Page:
                 raise BrowserError(f"page load timed out at {self.url}") from None
             except WebDriverException as exc:
                 raise BrowserError(f"browser could not load {self.url}: {exc.msg or exc}") from None
+            _check_landing(driver.current_url, self.shared.settings)
             return driver
         except BaseException:
             self.shared._lock.release()
