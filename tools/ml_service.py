@@ -1,0 +1,95 @@
+"""Run the inference service, or send it a question.
+
+``serve`` starts the FastAPI app with uvicorn (chat page on /, OpenAI-compatible API on /v1).
+``call`` posts a question to a running service's ``/rag`` and prints the answer and sources.
+Qdrant local mode lets one process open its folder at a time: stop the service before running a
+pipeline that writes vectors, or use a Qdrant server (QDRANT_URL).
+"""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("", "--host", help="Interface (default SERVICE_HOST)."),
+    port: int = typer.Option(0, "--port", min=0, max=65535, help="Port (default SERVICE_PORT)."),
+    warmup: bool = typer.Option(True, "--warmup/--no-warmup", help="Load the models before taking requests."),
+) -> None:
+    """Serve the twin with uvicorn."""
+    import uvicorn
+
+    from llm_engineering.exceptions import LLMTwinError
+    from llm_engineering.infrastructure.api import create_app
+    from llm_engineering.settings import get_settings
+
+    try:
+        settings = get_settings()
+        if settings.TORCH_NUM_THREADS:
+            import torch
+
+            torch.set_num_threads(settings.TORCH_NUM_THREADS)
+        application = create_app(settings, warmup=warmup)
+    except LLMTwinError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    uvicorn.run(
+        application,
+        host=host or settings.SERVICE_HOST,
+        port=port or settings.SERVICE_PORT,
+        log_level="info",
+        timeout_graceful_shutdown=5,
+    )
+
+
+@app.command()
+def call(
+    question: str = typer.Argument(..., help="The question."),
+    url: str = typer.Option("", "--url", help="Service URL (default SERVICE_URL or http://SERVICE_HOST:SERVICE_PORT)."),
+    k: int = typer.Option(0, "--k", min=0, help="Chunks of context (0: the service's default)."),
+    author: str = typer.Option("", "--author", help="Only this author's writing."),
+    max_tokens: int = typer.Option(0, "--max-tokens", min=0, help="0: the service's default."),
+    timeout: float = typer.Option(300.0, "--timeout", help="Seconds to wait for the answer."),
+) -> None:
+    """Ask a running service (POST /rag); prints its JSON answer."""
+    import httpx
+
+    from llm_engineering.settings import get_settings
+
+    settings = get_settings()
+    base = (url or settings.SERVICE_URL or f"http://{settings.SERVICE_HOST}:{settings.SERVICE_PORT}").rstrip("/")
+    payload: dict = {"query": question}
+    if k:
+        payload["k"] = k
+    if author:
+        payload["author"] = author
+    if max_tokens:
+        payload["max_tokens"] = max_tokens
+    headers = {"Authorization": f"Bearer {settings.API_KEY.get_secret_value()}"} if settings.API_KEY else {}
+    try:
+        response = httpx.post(f"{base}/rag", json=payload, headers=headers, timeout=timeout)
+    except httpx.HTTPError as exc:
+        typer.secho(
+            f"error: cannot reach the service at {base} ({type(exc).__name__}); start it with "
+            "'python -m tools.ml_service serve'",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(2) from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = {"error": {"message": response.text[:500]}}
+    if response.status_code >= 400:
+        typer.secho(f"error {response.status_code}: {body.get('error', {}).get('message', body)}", fg="red", err=True)
+        raise typer.Exit(1)
+    typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    app()
