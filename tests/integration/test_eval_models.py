@@ -1,0 +1,215 @@
+"""Evaluation with the real small model: answer-only loss, caching, a worse "tuned" registry version
+that the gate catches, training curves from the registry, and the report read in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+MODEL_CACHE = Path(os.environ.get("LLM_TWIN_TEST_MODEL_CACHE", Path(tempfile.gettempdir()) / "llm_twin_test_models"))
+ITEMS = [
+    {
+        "id": "en-1",
+        "instruction": "What does a feature pipeline do?",
+        "answer": "A feature pipeline turns raw documents into cleaned, chunked and embedded features.",
+    },
+    {
+        "id": "en-2",
+        "instruction": "Why use a vector database for RAG?",
+        "answer": "It finds the chunks closest in meaning to a question, so the model can answer from them.",
+    },
+    {
+        "id": "ko-1",
+        "instruction": "LLM 트윈이란 무엇인가요?",
+        "answer": "LLM 트윈은 한 사람의 글쓰기 스타일을 배운 언어 모델입니다.",
+    },
+]
+CURVE = [{"step": 1, "loss": 3.1}, {"step": 2, "loss": 2.4}, {"step": 3, "loss": 1.9}]
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    """One evaluation of base vs a deliberately damaged 'tuned' registry version."""
+    import torch
+
+    from llm_engineering.application.evaluation import evaluate
+    from llm_engineering.infrastructure.embeddings import get_embedder
+    from llm_engineering.infrastructure.llm import get_llm
+    from llm_engineering.model.loading import load_causal_lm
+    from llm_engineering.model.registry import get_registry
+    from llm_engineering.settings import get_settings
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("eval")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DATA_DIR", str(root / "data"))
+        mp.setenv("MODEL_CACHE_DIR", str(MODEL_CACHE))
+        mp.delenv("LLM_BASE_URL", raising=False)
+        get_settings.cache_clear()
+        get_llm.cache_clear()
+        model, tokenizer = load_causal_lm(None)
+        # The "tuned" model: the base with noise in every MLP output projection (clearly worse).
+        generator = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            for layer in model.model.layers:
+                weight = layer.mlp.down_proj.weight
+                weight.add_(torch.randn(weight.shape, generator=generator) * 0.03)
+        registry = get_registry()
+        staging = registry.staging()
+        model.save_pretrained(staging / "model")
+        tokenizer.save_pretrained(staging / "model")
+        version = registry.publish(staging, metrics={"sft": {"loss_curve": CURVE, "train_loss": 2.4}}, config={})
+        del model
+        dataset = root / "tiny.json"
+        dataset.write_text(json.dumps({"test": ITEMS}, ensure_ascii=False), encoding="utf-8")
+        config = {
+            "dataset": str(dataset),
+            "sample_limit": 3,
+            "generation": {"max_new_tokens": 20, "batch_size": 3},
+            "judge": {"max_tokens": 24, "max_items": 1},
+            "gate": {"rules": [{"metric": "loss", "max_regression": 0.0}]},
+            "review": {"items": 3},
+            "run_name": "it",
+        }
+        result, paths = evaluate(config)
+        again, _ = evaluate({**config, "run_name": "again", "metrics": {"judge": False, "pairwise": False}})
+        yield {"result": result, "paths": paths, "again": again, "version": version, "config": config}
+        get_embedder.cache_clear()
+        get_llm.cache_clear()
+        get_settings.cache_clear()
+
+
+def test_answer_loss_scores_only_the_answer_tokens(monkeypatch):
+    import torch
+
+    from llm_engineering.application.evaluation.generation import answer_loss
+    from llm_engineering.model.chat import render_chat
+    from llm_engineering.model.loading import load_causal_lm
+
+    torch.set_num_threads(1)
+    monkeypatch.setenv("MODEL_CACHE_DIR", str(MODEL_CACHE))
+    from llm_engineering.settings import get_settings
+
+    get_settings.cache_clear()
+    model, tokenizer = load_causal_lm(None)
+    messages = [{"role": "user", "content": ITEMS[2]["instruction"]}]
+    answer = ITEMS[2]["answer"]
+    total, count = answer_loss(model, tokenizer, messages, answer)
+    assert count == len(tokenizer(answer + tokenizer.eos_token, add_special_tokens=False)["input_ids"])
+    # Independent check: transformers' own shifted loss with the prompt masked out.
+    prompt_ids = tokenizer(render_chat(tokenizer, messages), add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([prompt_ids + tokenizer(answer + tokenizer.eos_token, add_special_tokens=False)["input_ids"]])
+    labels = ids.clone()
+    labels[0, : len(prompt_ids)] = -100
+    with torch.no_grad():
+        reference = model(input_ids=ids, labels=labels).loss.item()
+    assert total / count == pytest.approx(reference, rel=1e-4)
+    # Conditioning matters: the same answer after an unrelated question is less likely.
+    other, _ = answer_loss(model, tokenizer, [{"role": "user", "content": "Name a fruit."}], answer)
+    assert other > total
+
+
+def test_both_models_are_scored_with_every_enabled_metric(evaluated):
+    result = evaluated["result"]
+    assert [m.label for m in result.models] == ["base", "tuned"]
+    assert result.model("tuned").version == evaluated["version"].version
+    for model in result.models:
+        for metric in ("loss", "perplexity", "rouge_l", "bleu", "chrf", "semantic_similarity", "style_similarity"):
+            estimate = model.metrics[metric]
+            assert estimate.value is not None and estimate.low <= estimate.value <= estimate.high, metric
+        assert model.loss_tokens > 20
+        assert all(i.answer for i in result.items if i.model == model.label)
+    assert result.author_style["source"].startswith("reference answers")
+
+
+def test_the_damaged_model_has_higher_loss_and_the_gate_fails(evaluated):
+    from llm_engineering.application.evaluation import GateResult, RegressionGateError, enforce_gate
+
+    result = evaluated["result"]
+    assert result.metric("tuned", "loss") > result.metric("base", "loss") + 0.1
+    gate = GateResult(**result.gate)
+    assert gate.status == "failed" and gate.rules[0].metric == "loss"
+    with pytest.raises(RegressionGateError, match="loss"):
+        enforce_gate(gate, result.report_dir)
+
+
+def test_local_judge_is_reported_as_weak_and_its_failures_counted(evaluated):
+    result = evaluated["result"]
+    assert result.judge.weak and result.judge.judged_items == 1
+    for model in result.models:
+        accuracy = model.metrics["judge_accuracy"]
+        assert accuracy.n + accuracy.missing == 1
+        assert model.judge_malformed == accuracy.missing
+    verdict = result.pairwise.items[ITEMS[0]["id"]]
+    readable = [v for v in (verdict.candidate_first, verdict.baseline_first) if v is not None]
+    assert result.pairwise.malformed == verdict.malformed == 2 - len(readable)
+    assert (verdict.score is None) == (not readable)
+
+
+def test_second_run_reuses_cached_answers_and_losses(evaluated):
+    first, again = evaluated["result"], evaluated["again"]
+    for model in again.models:
+        assert model.cached_items == 3 and model.generation_seconds == 0.0
+        assert model.metrics["loss"].value == first.model(model.label).metrics["loss"].value
+    assert [i.answer for i in again.items] == [i.answer for i in first.items]
+
+
+def test_report_lives_beside_the_registry_version_with_its_json(evaluated):
+    paths, version = evaluated["paths"], evaluated["version"]
+    assert Path(paths.folder) == version.path / "evaluations" / "it"
+    data = json.loads(Path(paths.json_path).read_text(encoding="utf-8"))
+    assert data["gate"]["status"] == "failed"
+    assert data["training_curves"][f"tuned {version.version}: sft.loss_curve"] == [[1, 3.1], [2, 2.4], [3, 1.9]]
+    assert "LLM 트윈이란" in Path(paths.review_html).read_text(encoding="utf-8")
+
+
+def _chromium():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
+    ):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+def test_report_renders_in_headless_chromium_with_tables_and_images(evaluated):
+    from selenium.webdriver.common.by import By
+
+    if not Path("/usr/bin/chromedriver").exists():
+        pytest.fail("chromium-driver is not installed (apt-get install -y chromium chromium-driver)")
+    driver = _chromium()
+    try:
+        driver.get(Path(evaluated["paths"].html).as_uri())
+        assert "Evaluation report: it" in driver.find_element(By.TAG_NAME, "h1").text
+        headline = driver.find_element(By.ID, "headline")
+        rows = headline.find_elements(By.TAG_NAME, "tr")
+        metrics = [r.find_elements(By.TAG_NAME, "td")[0].text for r in rows[1:]]
+        assert {"loss", "perplexity", "rouge_l", "semantic_similarity", "style_similarity"} <= set(metrics)
+        assert [h.text for h in rows[0].find_elements(By.TAG_NAME, "th")][2:] == ["base", "tuned"]
+        for table in ("models", "gate", "stylometry", "worst"):
+            assert len(driver.find_element(By.ID, table).find_elements(By.TAG_NAME, "tr")) >= 2, table
+        assert "failed" in driver.find_element(By.CSS_SELECTOR, "h2 .fail").text
+        images = driver.find_elements(By.TAG_NAME, "img")
+        alts = {img.get_attribute("alt") for img in images}
+        assert {"metrics per model", "score distributions", "training loss curves"} <= alts
+        for img in images:  # decoded, not broken
+            assert driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img) > 100
+        assert "weak judge" in driver.find_element(By.TAG_NAME, "body").text
+    finally:
+        driver.quit()
