@@ -120,3 +120,11 @@ def test_parse_items_limit_and_single_object():
     assert result.failures["extra_items"] == 2
     only = parse_items('The instruction is {"instruction": "  글을 써 주세요. "}', InstructionOnly)
     assert only.items[0].instruction == "글을 써 주세요."
+
+
+def test_code_comments_are_not_headings():
+    code = "```python\nloss = 1\n\n# Print loss\nprint(loss)\n```"
+    text = f"## Training\n\nWe train the model.\n\n{code}\n\nThen we test it."
+    chunks = split_text(text, 10, 60)
+    assert {h for h, _ in chunks} == {"Training"}
+    assert "# Print loss" in "".join(t for _, t in chunks)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -73,6 +74,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--preference-extracts", type=int, default=40, help="0: every extract")
     parser.add_argument("--rejected-max-tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the local model")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary DATA_DIR (datasets, JSONL)")
     args = parser.parse_args(argv)
     if not (args.corpus / "ArticleDocument.json").is_file():
         raise SystemExit(f"no warehouse dump in {args.corpus}")
@@ -143,19 +145,25 @@ def main(argv: list[str]) -> None:
             "wall_s": timings["instruct_s"],
         },
         "preference": {
-            "extracts_used": min(instruct_report.extracts, args.preference_extracts or instruct_report.extracts),
-            "extracts_available": preference_report.extracts,
+            "extracts_used": preference_report.extracts,
+            "extracts_available": instruct_report.extracts,
             **_ours(preference, "preference"),
             "dropped": preference_report.dropped,
             "model": preference_report.model_id,
             "rejected_max_tokens": args.rejected_max_tokens,
             "generation": {k: gen[k] for k in ("model_calls", "completion_tokens", "truncated", "seconds")},
             "seconds_per_rejected_answer": round(per_answer, 2) if per_answer else None,
-            "estimated_s_for_every_extract": round(per_answer * preference_report.extracts, 0) if per_answer else None,
+            "estimated_s_for_every_extract": round(per_answer * instruct_report.extracts) if per_answer else None,
             "wall_s": timings["preference_s"],
         },
         "timings": timings,
         "book": book_datasets(args.corpus),
         "data_dir": str(work),
     }
+    from llm_engineering.infrastructure.db.qdrant import get_qdrant_client
+
+    get_qdrant_client().close()
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+        del result["data_dir"]
     print(json.dumps(result, ensure_ascii=False, indent=2))

@@ -7,7 +7,7 @@ sentences with the same Western marks. A sentence longer than ``max_chars`` is c
 space before the limit (at the limit when there is none, e.g. unspaced CJK). A short tail is
 merged into the previous extract when the two fit within ``max_chars``; a document shorter than
 ``min_chars`` gives one extract (later length filters decide whether it is long enough).
-Markdown headings (``# ...``) are not emitted as text of their own: the latest heading seen is
+Markdown headings (``# ...``, outside code fences) are not emitted as text of their own: the latest heading seen is
 recorded on each extract as its ``heading`` and used by the instruction template.
 """
 
@@ -79,12 +79,14 @@ def split_text(text: str, min_chars: int = 1000, max_chars: int = 2000) -> list[
             chunks.append((current_heading, "".join(current)))
         current, size = [], 0
 
+    in_code = False  # inside a ``` fence, "# ..." is a code comment, not a heading
     for block in _PARAGRAPH.split(text.replace("\r\n", "\n")):
         block = block.strip()
         if not block:
             continue
         lines = block.split("\n")
-        match = _HEADING.match(lines[0])
+        match = None if in_code else _HEADING.match(lines[0])
+        in_code ^= sum(1 for line in lines if line.lstrip().startswith(("```", "~~~"))) % 2 == 1
         if match:
             heading = match.group(1).strip()
             block = "\n".join(lines[1:]).strip()

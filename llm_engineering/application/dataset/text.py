@@ -108,7 +108,7 @@ def key_phrases(text: str, k: int = 3, avoid: str = "") -> list[str]:
     avoid_keys = {_stem(t.casefold()) for t in _WORD.findall(avoid)}
     counts: Counter[str] = Counter()
     first_seen: dict[str, int] = {}
-    surface: dict[str, str] = {}
+    surface: dict[str, Counter[str]] = {}
     for position, token in enumerate(_WORD.findall(text)):
         low = token.casefold().strip("'’-")
         if not low:
@@ -121,9 +121,11 @@ def key_phrases(text: str, k: int = 3, avoid: str = "") -> list[str]:
             continue
         counts[key] += 1
         first_seen.setdefault(key, position)
-        surface.setdefault(key, _stem(token.strip("'’-")) if hangul else token.strip("'’-"))
+        form = _stem(token.strip("'’-")) if hangul else token.strip("'’-")
+        surface.setdefault(key, Counter())[form] += 1
     ranked = sorted(counts, key=lambda w: (-counts[w], first_seen[w]))
-    return [surface[w] for w in ranked[:k]]
+    # The most frequent spelling, so a sentence-initial capital does not win over the usual form.
+    return [surface[w].most_common(1)[0][0] for w in ranked[:k]]
 
 
 def shingles(text: str, size: int = 5) -> set[str]:
