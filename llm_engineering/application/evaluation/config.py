@@ -58,6 +58,12 @@ class JudgeSettings(BaseModel):
     max_items: int | None = Field(None, ge=1, description="Judge only the first N items (CPU budget).")
 
 
+class RetrievalSettings(BaseModel):
+    k: int = Field(3, ge=1, description="Passages retrieved per question for the faithfulness run.")
+    qa_path: str | None = Field(None, description="JSON lines of question + link (+ evidence) for recall@k / MRR.")
+    ks: list[int] = Field(default_factory=lambda: [1, 3, 5])
+
+
 class GateRule(BaseModel):
     metric: str
     max_regression: float = Field(0.0, ge=0, description="How much worse than the baseline is tolerated (absolute).")
@@ -102,6 +108,7 @@ class EvaluationConfig(BaseModel):
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     judge: JudgeSettings = Field(default_factory=JudgeSettings)
     style: StyleSettings = Field(default_factory=StyleSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     gate: GateSettings = Field(default_factory=GateSettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     bootstrap_resamples: int = Field(1000, ge=100)

@@ -59,6 +59,9 @@ def model_version_key(model_dir: Path) -> str:
 
 
 def messages_for(sample: EvalSample, system_prompt: str | None = None) -> list[dict[str, str]]:
+    """The sample's own prompt (e.g. the RAG prompt) or its question as one user turn."""
+    if sample.prompt_messages:
+        return [dict(m) for m in sample.prompt_messages]
     context = "\n\n".join(sample.context) if sample.context else None
     return build_messages(sample.instruction, system=system_prompt, context=context)
 

@@ -1,9 +1,12 @@
-"""Retrieval side of the evaluation, through the RAG module: context for each question (for the
-faithfulness score) and the RAG evaluation's recall@k / MRR / evidence@k."""
+"""Retrieval side of the evaluation, through the RAG module: the retrieved context of each question
+(answers are then generated from exactly the prompt the inference service builds, so the
+faithfulness score measures the deployed behaviour) and the RAG evaluation's recall@k / MRR /
+evidence@k on a question set with known sources."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from loguru import logger
 
@@ -11,46 +14,43 @@ from llm_engineering.application.evaluation.samples import EvalSample
 from llm_engineering.exceptions import ConfigurationError
 
 
-def _rag():
-    try:
-        from llm_engineering.application import rag
-    except ImportError as exc:
-        raise ConfigurationError(f"retrieval metrics need the RAG module ({exc})") from None
-    return rag
+def attach_context(samples: Sequence[EvalSample], k: int = 3, retriever=None) -> list[EvalSample]:
+    """Each sample with the passages retrieved for its question and the RAG prompt built from them."""
+    from llm_engineering.application.rag import ContextRetriever, build_rag_messages
 
-
-def attach_context(samples: Sequence[EvalSample], k: int = 3) -> list[EvalSample]:
-    """Each sample with the passages the retriever returns for its question."""
-    rag = _rag()
-    retrieve = getattr(rag, "retrieve", None)
-    if retrieve is None:
-        raise ConfigurationError("the RAG module offers no retrieve() function")
+    retriever = retriever or ContextRetriever()
     out = []
     for sample in samples:
-        hits = retrieve(sample.instruction, k=k)
+        chunks = retriever.retrieve(sample.instruction, k=k).chunks
+        if not chunks:
+            logger.warning("no context retrieved for {!r}", sample.instruction[:80])
         out.append(
             sample.model_copy(
                 update={
-                    "context": [getattr(h, "content", str(h)) for h in hits],
-                    "sources": [str(getattr(h, "link", "") or getattr(h, "title", "")) for h in hits],
+                    "context": [c.content for c in chunks],
+                    "sources": [c.link or c.title or str(c.document_id) for c in chunks],
+                    "prompt_messages": build_rag_messages(sample.instruction, chunks) if chunks else None,
                 }
             )
         )
     return out
 
 
-def retrieval_metrics(notes: list[str]) -> dict | None:
-    """recall@k, MRR and evidence@k from the RAG evaluation; ``None`` (with a note) when unavailable."""
+def retrieval_metrics(qa_path: str | None, ks: Sequence[int], notes: list[str], retriever=None) -> dict | None:
+    """recall@k, MRR and evidence@k from the RAG evaluation; ``None`` (with a note) without a QA file."""
+    if not qa_path:
+        notes.append("retrieval metrics skipped: set retrieval.qa_path to a JSON-lines file of question + link")
+        return None
+    from llm_engineering.application.rag import evaluate, load_qa
+    from llm_engineering.application.rag.evaluation import QAFileError
+
     try:
-        rag = _rag()
-    except ConfigurationError as exc:
-        notes.append(f"retrieval metrics skipped: {exc}")
-        return None
-    evaluate = getattr(rag, "evaluate", None)
-    if evaluate is None:
-        notes.append("retrieval metrics skipped: the RAG module offers no evaluate()")
-        return None
-    report = evaluate()
-    data = report.model_dump() if hasattr(report, "model_dump") else dict(report)
-    logger.info("retrieval metrics: {}", data)
-    return {k: v for k, v in data.items() if isinstance(v, (int, float, str))}
+        rows = load_qa(Path(qa_path))
+    except QAFileError as exc:
+        raise ConfigurationError(f"retrieval.qa_path: {exc}") from None
+    report = evaluate(rows, ks, retriever)
+    flat: dict[str, float | int | None] = {"questions": report["questions"], "mrr": report["mrr"]}
+    flat.update({f"recall{k}": v for k, v in report["recall"].items()})
+    flat.update({f"evidence{k}": v for k, v in report["evidence"].items()})
+    logger.info("retrieval metrics: {}", flat)
+    return flat

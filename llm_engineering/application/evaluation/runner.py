@@ -128,7 +128,7 @@ def prepare_samples(config: EvaluationConfig) -> list[EvalSample]:
     if config.metrics.faithfulness:
         from llm_engineering.application.evaluation.retrieval import attach_context
 
-        samples = attach_context(samples)
+        samples = attach_context(samples, k=config.retrieval.k)
     logger.info("evaluating {} items of {} ({})", len(samples), config.dataset, config.split)
     return samples
 
@@ -358,7 +358,7 @@ def score_runs(
     if toggles.retrieval:
         from llm_engineering.application.evaluation.retrieval import retrieval_metrics
 
-        retrieval = retrieval_metrics(notes)
+        retrieval = retrieval_metrics(config.retrieval.qa_path, config.retrieval.ks, notes)
     run_name = config.run_name or datetime.now(UTC).strftime("eval-%Y%m%d-%H%M%S")
     return EvaluationResult(
         run_name=_safe_name(run_name),

@@ -23,11 +23,13 @@ class EvalSample(BaseModel):
     """Retrieved passages (filled when the run evaluates answers grounded in retrieval)."""
     sources: list[str] = Field(default_factory=list)
     """Links or titles of the retrieved passages, for the review sheet."""
+    prompt_messages: list[dict[str, str]] | None = None
+    """The exact chat messages to answer (e.g. the RAG prompt); ``None``: the question alone."""
 
     @property
     def key(self) -> str:
         """Content key for caches: same question and context → same key, whatever the id."""
-        blob = json.dumps([self.instruction, self.context], ensure_ascii=False)
+        blob = json.dumps([self.instruction, self.context, self.prompt_messages], ensure_ascii=False)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
 
 
