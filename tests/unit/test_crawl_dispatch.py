@@ -50,6 +50,7 @@ def test_every_platform_registers_itself():
         "notion_export",
         "notion_page",
         "local_files",
+        "local_code",
     } <= names
 
 

@@ -1,5 +1,9 @@
 """Pick the crawler for a link: the registered crawler whose patterns match, by priority,
-falling back to the generic article crawler for any other web page."""
+falling back to the generic article crawler for any other web page.
+
+Local paths (when allowed) are read as given: a relative path is relative to the current
+directory, so ``python -m tools.run`` from the repository root reads ``data/...`` there.
+"""
 
 from __future__ import annotations
 
@@ -58,7 +62,8 @@ class CrawlerDispatcher:
             )
         path = local_path(link)
         if path is None or not path.exists():
-            raise CrawlError(f"local path not found: {link}")
+            where = f" (relative paths are read from the current directory: {path.absolute()})" if path else ""
+            raise CrawlError(f"local path not found: {link}{where}")
         for cls in self._crawlers:
             if cls.local and cls.matches(link):
                 return cls()

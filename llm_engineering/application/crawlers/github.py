@@ -38,6 +38,10 @@ SKIPPED_DIRS = frozenset(
         "target",
         ".tox",
         ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".eggs",
+        ".ipynb_checkpoints",
         ".idea",
         ".vscode",
     }
@@ -122,13 +126,7 @@ class GithubCrawler(BaseCrawler):
     def crawl(self, link: str, user: UserDocument, context: CrawlContext) -> list[Document]:
         s = context.settings
         url, name = self.repository_url(link)
-        with tempfile.TemporaryDirectory(prefix="llm_twin_clone_") as tmp:
-            target = Path(tmp) / name
-            clone(url, target, s.GITHUB_CLONE_TIMEOUT_S, int(s.GITHUB_CLONE_MAX_MB * 1024 * 1024))
-            files = read_tree(target, s.GITHUB_MAX_FILE_KB * 1024)
-            published = last_commit_date(target)
-        if not files:
-            raise CrawlError(f"empty repository: no text files to keep in {url}")
+        files, published = clone_and_read(url, name, s)
         return [
             RepositoryDocument(
                 content=files,
@@ -140,6 +138,19 @@ class GithubCrawler(BaseCrawler):
                 published_at=published,
             )
         ]
+
+
+def clone_and_read(url: str, name: str, settings) -> tuple[dict[str, str], datetime | None]:
+    """Shallow-clone ``url`` into a temporary folder (GITHUB_CLONE_TIMEOUT_S, GITHUB_CLONE_MAX_MB)
+    and return the kept files' text and the last commit's date; the clone is then deleted."""
+    with tempfile.TemporaryDirectory(prefix="llm_twin_clone_") as tmp:
+        target = Path(tmp) / name
+        clone(url, target, settings.GITHUB_CLONE_TIMEOUT_S, int(settings.GITHUB_CLONE_MAX_MB * 1024 * 1024))
+        files = read_tree(target, settings.GITHUB_MAX_FILE_KB * 1024)
+        published = last_commit_date(target)
+    if not files:
+        raise CrawlError(f"empty repository: no text files to keep in {url}")
+    return files, published
 
 
 def _git_env() -> dict[str, str]:
@@ -177,20 +188,35 @@ def clone(url: str, target: Path, timeout_s: float, max_bytes: int) -> None:
         if process.returncode != 0:
             err.seek(0)
             lines = [ln for ln in err.read().decode("utf-8", "replace").splitlines() if ln.strip()]
-            raise CrawlError(f"git clone failed for {url}: {lines[-1] if lines else 'exit ' + str(process.returncode)}")
+            # git's first "fatal:" line names the cause; the lines after it are generic advice.
+            fatal = [ln for ln in lines if ln.startswith("fatal:")]
+            reason = fatal[0] if fatal else lines[-1] if lines else f"exit {process.returncode}"
+            raise CrawlError(f"git clone failed for {url}: {reason}")
     if _size(target) > max_bytes:
         raise CrawlError(f"repository too large: over GITHUB_CLONE_MAX_MB={max_bytes / 2**20:g} MB: {url}")
 
 
-def read_tree(root: Path, max_file_bytes: int) -> dict[str, str]:
-    """``{relative posix path: exact text}`` of the files worth keeping, sorted by path."""
+def read_tree(
+    root: Path, max_file_bytes: int, max_total_bytes: int | None = None, skip_hidden: bool = False
+) -> dict[str, str]:
+    """``{relative posix path: exact text}`` of the files worth keeping, sorted by path.
+
+    ``max_total_bytes``: CrawlError once the kept text passes it. ``skip_hidden``: leave out every
+    file and folder whose name starts with a dot (for folders that are not clones: ``.env``, caches).
+    """
     files: dict[str, str] = {}
+    total = 0
     for folder, dirs, names in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if d not in SKIPPED_DIRS and not d.endswith(".egg-info") and not (skip_hidden and d.startswith("."))
+        )
         for file_name in sorted(names):
             path = Path(folder) / file_name
             rel = path.relative_to(root).as_posix()
-            reason = _skip_reason(path, file_name, max_file_bytes)
+            reason = "hidden" if skip_hidden and file_name.startswith(".") else None
+            reason = reason or _skip_reason(path, file_name, max_file_bytes)
             if reason is None:
                 data = path.read_bytes()
                 if b"\x00" in data[:8192]:
@@ -200,6 +226,12 @@ def read_tree(root: Path, max_file_bytes: int) -> dict[str, str]:
                         files[rel] = data.decode("utf-8")
                     except UnicodeDecodeError:
                         reason = "not UTF-8 text"
+                    else:
+                        total += len(data)
+                        if max_total_bytes is not None and total > max_total_bytes:
+                            raise CrawlError(
+                                f"repository too large: over {max_total_bytes / 2**20:g} MB of text in {root}"
+                            )
             if reason:
                 logger.debug("repository file {} left out: {}", rel, reason)
     return files
