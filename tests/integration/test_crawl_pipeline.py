@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "crawl
 
 from crawl_helpers import FIXTURES, FixtureServer, page  # noqa: E402
 
-from llm_engineering.domain.documents import ArticleDocument, UserDocument  # noqa: E402
+from llm_engineering.domain.documents import ArticleDocument, PostDocument, RepositoryDocument, UserDocument  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,3 +89,15 @@ def test_a_config_without_an_author_stops_with_exit_code_2(tmp_path, data_dir):
     assert result.returncode == 2
     assert "user_full_name" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_the_default_config_crawls_the_sample_author(tmp_path, data_dir):
+    result = _run(["-m", "tools.run", "digital_data_etl"], _env(tmp_path, data_dir))  # from the repository root
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "3 ok, 0 skipped, 0 failed; 22 documents written" in result.stdout
+    user = UserDocument.find_by_name("Jiwon Ashby")
+    assert ArticleDocument.count(author_id=user.id) == 19
+    assert PostDocument.count(author_id=user.id) == 2
+    [repo] = RepositoryDocument.bulk_find(author_id=user.id)
+    assert repo.name == "sogeum" and repo.platform == "local"
