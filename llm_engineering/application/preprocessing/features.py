@@ -184,10 +184,13 @@ def _warehouse_documents(category: DataCategory) -> list[Document]:
 
 def _model_window(model_id: str) -> int:
     """Word pieces the configured model reads (known without loading it for the default model)."""
-    from llm_engineering.infrastructure.embeddings import DEFAULT_EMBEDDING_MODEL_ID, get_embedder
+    import json
+
+    from llm_engineering.infrastructure.embeddings import DEFAULT_EMBEDDING_MODEL_ID, default_model_path, get_embedder
 
     if model_id == DEFAULT_EMBEDDING_MODEL_ID:
-        return 254
+        config = json.loads((default_model_path() / "sentence_bert_config.json").read_text(encoding="utf-8"))
+        return int(config["max_seq_length"]) - 2  # [CLS] and [SEP]
     return get_embedder().max_content_tokens
 
 
