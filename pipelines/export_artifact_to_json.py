@@ -7,12 +7,14 @@ with ``configs/export_artifact_to_json.yaml``.
 from typing import Any
 
 from zenml import pipeline
+from zenml.enums import ExecutionMode
 
 from steps.export.export_artifacts import check_artifact_names, export_artifacts_to_json
 from steps.export.serialize import validate_export_parameters
 
 
-@pipeline
+# Fail fast: a step's own error (e.g. an artifact that cannot be loaded here) reaches the command line.
+@pipeline(execution_mode=ExecutionMode.FAIL_FAST)
 def export_artifact_to_json(artifact_names: Any = None, output_dir: Any = "output") -> None:
     # Checked before any step runs, so a typo stops at once with the list of names that exist.
     artifact_names, output_dir = validate_export_parameters(artifact_names, output_dir)

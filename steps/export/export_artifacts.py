@@ -42,7 +42,14 @@ def load_latest_as_json(artifact_names: list[str]) -> dict[str, object]:
     for name in artifact_names:
         version = client.get_artifact_version(name)
         logger.info("exporting artifact {} version {}", name, version.version)
-        documents[name] = to_jsonable(version.load(), where=name)
+        try:
+            data = version.load()
+        except Exception as exc:  # the materializer's error, whatever it is, explained for this artifact
+            raise ArtifactExportError(
+                f"artifact {name!r} version {version.version} cannot be loaded here "
+                f"({type(exc).__name__}: {exc}); is the code that produced it importable from this project?"
+            ) from exc
+        documents[name] = to_jsonable(data, where=name)
     return documents
 
 

@@ -36,7 +36,7 @@ TINY_PIPELINE = textwrap.dedent(
     import uuid
     from typing import Annotated
 
-    from pydantic import SecretStr
+    from pydantic import BaseModel, SecretStr
     from zenml import pipeline, step
 
     from llm_engineering.domain.documents import ArticleDocument
@@ -61,9 +61,19 @@ TINY_PIPELINE = textwrap.dedent(
         return {{"titles": [a.content["Title"] for a in articles], "api_key": SecretStr("{SECRET}")}}
 
 
+    class LocalNote(BaseModel):  # defined outside the project: not importable by the export
+        text: str
+
+
+    @step
+    def local_note() -> Annotated[LocalNote, "tiny_local_note"]:
+        return LocalNote(text="메모")
+
+
     @pipeline(enable_cache=False)
     def tiny_export_source(version: int = 1) -> None:
         summarise(make_articles(version))
+        local_note()
 
 
     if __name__ == "__main__":
@@ -151,6 +161,17 @@ def test_unknown_artifact_name_stops_with_the_available_names_and_writes_nothing
     assert "no artifact named 'no_such_artifact'" in result.stderr
     assert "tiny_articles" in result.stderr and "tiny_summary" in result.stderr  # what exists instead
     assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_an_artifact_that_cannot_be_loaded_stops_the_export_before_any_file_is_written(zenml_home, tmp_path):
+    out = tmp_path / "export"
+    config = write_config(tmp_path / "export.yaml", ["tiny_articles", "tiny_local_note"], out)
+    result = run_export(zenml_home, config)
+    assert result.returncode == 2
+    assert "error: artifact 'tiny_local_note' version 2 cannot be loaded here" in result.stderr
+    assert "No module named 'tiny_export_source'" in result.stderr
     assert not out.exists()
 
 
