@@ -9,6 +9,10 @@ from llm_engineering.application.dataset import generate_instruct_dataset, gener
 from llm_engineering.domain.cleaned_documents import CleanedDocument
 from steps.generate_datasets.materializer import DatasetDictMaterializer
 
+# Defining DatasetDictMaterializer registers it for DatasetDict outputs in ZenML's materializer
+# registry; naming it in output_materializers would need ZenML's source root at import time.
+__all__ = ["DatasetDictMaterializer", "generate_instruct_datasets_step", "generate_preference_datasets_step"]
+
 
 def _log(report, artifact: str) -> dict:
     metadata = report.model_dump(mode="json")
@@ -16,7 +20,7 @@ def _log(report, artifact: str) -> dict:
     return metadata
 
 
-@step(output_materializers={"instruct_datasets": DatasetDictMaterializer})
+@step
 def generate_instruct_datasets_step(
     cleaned_documents: list[CleanedDocument], config: dict[str, Any] | None = None
 ) -> tuple[Annotated[DatasetDict, "instruct_datasets"], Annotated[dict, "instruct_datasets_report"]]:
@@ -24,7 +28,7 @@ def generate_instruct_datasets_step(
     return dataset_dict, _log(report, "instruct_datasets")
 
 
-@step(output_materializers={"preference_datasets": DatasetDictMaterializer})
+@step
 def generate_preference_datasets_step(
     cleaned_documents: list[CleanedDocument], config: dict[str, Any] | None = None
 ) -> tuple[Annotated[DatasetDict, "preference_datasets"], Annotated[dict, "preference_datasets_report"]]:

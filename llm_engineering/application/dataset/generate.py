@@ -184,6 +184,17 @@ class _Models:
             self._cache.close()
 
 
+def _model_identity(client) -> str:
+    """The client's model id; for the registry's ``latest``, the version it stands for now."""
+    model_id = client.model_id
+    if model_id == "latest":
+        from llm_engineering.model.registry import get_registry
+
+        version = get_registry().latest()
+        return f"latest={version.version}" if version is not None else "latest=base"
+    return model_id
+
+
 def _uses_llm_for_instructions(config: _BaseConfig, settings) -> bool:
     if getattr(config, "mode", "") == "synthetic":
         return True
@@ -347,7 +358,7 @@ def _start(kind: DatasetKind, documents, config: _BaseConfig, use_llm: bool, mod
         raise DatasetGenerationError(
             f"no cleaned documents to build a dataset from{selection}; run the feature engineering pipeline first"
         )
-    model_id = models.client.model_id if use_llm else None
+    model_id = _model_identity(models.client) if use_llm else None
     version = store.dataset_version(kind, _inputs(documents), config.version_fields(), model_id)
     folder = store.version_dir(kind, version, store.dataset_root(settings))
     return documents, model_id, version, folder
@@ -437,8 +448,7 @@ def generate_preference_dataset(
     use_llm = _uses_llm_for_instructions(config, settings)
     try:
         # The rejected answers always come from a model, so its id is always part of the version.
-        documents, _, version, folder = _start(kind, documents, config, True, models, settings)
-        model_id = models.client.model_id
+        documents, model_id, version, folder = _start(kind, documents, config, True, models, settings)
         if config.reuse_existing and store.is_complete(folder):
             return _reuse(kind, folder, version)
         extracts = make_extracts(documents, config.extracts)[: config.max_extracts]
