@@ -301,6 +301,9 @@ def main(argv=None) -> None:
         "tokenize_s": round(tokenize_s, 2),
         "flops_per_token": fpt,
         "peak_flops": peak,
+        "attention": "varlen flash (torch.nn.attention.varlen)"
+        if P.varlen_available(device)
+        else "per-example SDPA loop (no varlen kernel)",
     }
     m0 = fresh()
     P.use_varlen_attention(m0)

@@ -161,10 +161,13 @@ def varlen_attention(module, query, key, value, attention_mask, scaling=None, dr
     max_len = kwargs["max_length_q"]
     n_rep = query.shape[1] // key.shape[1]
     fn, has_window, has_gqa = _varlen_fn()
-    if query.is_cuda and fn is not None and query.dtype in (torch.bfloat16, torch.float16):
-        q = query[0].transpose(0, 1)  # [T, H, D]
-        k = key[0].transpose(0, 1)
-        v = value[0].transpose(0, 1)
+    dtype = query.dtype
+    if query.is_cuda and dtype not in (torch.bfloat16, torch.float16) and torch.is_autocast_enabled("cuda"):
+        dtype = torch.get_autocast_dtype("cuda")  # rotary embeddings promote q and k to fp32
+    if query.is_cuda and fn is not None and dtype in (torch.bfloat16, torch.float16):
+        q = query[0].transpose(0, 1).to(dtype)  # [T, H, D]
+        k = key[0].transpose(0, 1).to(dtype)
+        v = value[0].transpose(0, 1).to(dtype)
         extra = {"scale": scaling}
         if n_rep > 1:
             if has_gqa:
