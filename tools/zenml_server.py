@@ -39,6 +39,9 @@ def up(
     """Start the dashboard (or reuse the running one) and print the URL of its runs page."""
     from llm_engineering.infrastructure.zenml_dashboard import DashboardError, serve_dashboard_blocking, start_dashboard
 
+    if blocking and connect:
+        typer.secho("error: --connect needs the background server; leave out --blocking", fg="red", err=True)
+        raise typer.Exit(2)
     _configure()
     try:
         if blocking:
@@ -54,15 +57,20 @@ def up(
 @app.command()
 def down() -> None:
     """Stop the dashboard and point the ZenML client back at the local store."""
-    from llm_engineering.infrastructure.zenml_dashboard import stop_dashboard
+    from llm_engineering.infrastructure.zenml_dashboard import DashboardError, stop_dashboard
 
     _configure()
-    typer.echo("ZenML dashboard stopped" if stop_dashboard() else "no local ZenML dashboard was running")
+    try:
+        stopped = stop_dashboard()
+    except DashboardError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    typer.echo("ZenML dashboard stopped" if stopped else "no local ZenML dashboard was running")
 
 
 @app.command()
 def status() -> None:
-    """Say whether the dashboard runs, where, and where ZenML keeps its state."""
+    """Say whether the dashboard runs, where, and where ZenML keeps its state (exit 1: not running)."""
     import os
 
     from llm_engineering.infrastructure.zenml_dashboard import dashboard_status

@@ -165,7 +165,10 @@ def start_dashboard(port: int = DEFAULT_PORT, connect: bool = False, timeout_s: 
     wait_until_healthy(url, timeout_s)
     skip_onboarding(url)
     if connect:
-        _deployer().connect_to_server()
+        try:
+            _deployer().connect_to_server()
+        except ServerDeploymentError as exc:
+            raise DashboardError(f"cannot connect the ZenML client to {url}: {exc}") from None
     if on_ready:
         on_ready(url)
     return url
@@ -199,8 +202,13 @@ def serve_dashboard_blocking(port: int = DEFAULT_PORT, timeout_s: float = 60.0, 
 
 def stop_dashboard() -> bool:
     """Stop the local server and put the client back on the SQLite store; False if none ran."""
+    from zenml.zen_server.deploy.exceptions import ServerDeploymentError
+
     if _local_server() is None:
         return False
-    _deployer().remove_server()
+    try:
+        _deployer().remove_server()
+    except ServerDeploymentError as exc:
+        raise DashboardError(f"the local ZenML server could not be stopped: {exc}") from None
     logger.info("local ZenML server stopped")
     return True
