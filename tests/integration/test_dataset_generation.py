@@ -406,3 +406,44 @@ def test_preference_pipeline_runs_through_zenml(tmp_path, data_dir):
     preference = load_dataset_dict("preference")
     assert len(preference["train"]) + len(preference["test"]) == 4  # the empty rejected answer was dropped
     assert load_metadata("preference")["dropped"]["rejected_empty"] == 1
+
+
+def test_hub_push_needs_token_and_repo_and_never_leaks_the_token(monkeypatch, capfd):
+    from datasets import DatasetDict
+
+    from llm_engineering.settings import get_settings
+
+    pushed = []
+
+    def fake_push(self, repo_id, token=None, private=None):  # the Hub is unreachable here
+        pushed.append((repo_id, token))
+        if repo_id == "me/unreachable":
+            raise ConnectionError(f"could not reach the Hub with {token}")
+
+    monkeypatch.setattr(DatasetDict, "push_to_hub", fake_push)
+    write_cleaned_documents()
+    documents = load_cleaned_documents()
+    config = {**SMALL, "instruction_writer": "template"}
+    monkeypatch.setenv("HUGGINGFACE_ACCESS_TOKEN", "hf_secret_value_123")
+    get_settings.cache_clear()
+    _, report = generate_instruct_dataset(documents, config)  # a token but no repo id: nothing is pushed
+    assert pushed == [] and report.pushed_to is None
+
+    monkeypatch.setenv("DATASET_HUB_INSTRUCT_REPO_ID", "me/twin-instruct")
+    get_settings.cache_clear()
+    _, report = generate_instruct_dataset(documents, {**config, "seed": 5})
+    assert pushed == [("me/twin-instruct", "hf_secret_value_123")] and report.pushed_to == "me/twin-instruct"
+    assert load_metadata("instruct")["pushed_to"] == "me/twin-instruct"
+
+    monkeypatch.setenv("DATASET_HUB_INSTRUCT_REPO_ID", "me/unreachable")
+    get_settings.cache_clear()
+    with pytest.raises(DatasetGenerationError, match="saved locally") as failure:
+        generate_instruct_dataset(documents, {**config, "seed": 6})
+    assert "hf_secret_value_123" not in str(failure.value)
+    saved = Path(os.environ["DATA_DIR"]) / "datasets"
+    for path in saved.rglob("*"):
+        if path.is_file():
+            assert b"hf_secret_value_123" not in path.read_bytes(), path
+    out, err = capfd.readouterr()
+    assert "hf_secret_value_123" not in out + err
+    get_settings.cache_clear()

@@ -22,6 +22,7 @@ instruction alone.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -345,8 +346,16 @@ def _finish(kind, dataset_dict, report: DatasetReport, config: _BaseConfig, fold
     token = getattr(settings, "HUGGINGFACE_ACCESS_TOKEN", None)
     repo = _hub_repo(kind, settings)
     if config.push_to_hub and token is not None and token.get_secret_value() and repo:
-        report.pushed_to = store.push_to_hub(dataset_dict, repo, token)
+        try:
+            report.pushed_to = store.push_to_hub(dataset_dict, repo, token)
+        except Exception as exc:  # any Hub or network failure means the same to the user
+            raise DatasetGenerationError(
+                f"pushing the {kind.value} dataset to the Hub repository {repo} failed ({type(exc).__name__}); "
+                f"it is saved locally in {folder}"
+            ) from None
         logger.info("pushed the {} dataset to the Hub repository {}", kind.value, repo)
+        metadata["pushed_to"] = repo
+        (folder / "metadata.json").write_text(json.dumps(metadata, ensure_ascii=False, indent=2), encoding="utf-8")
     return dataset_dict, report
 
 
