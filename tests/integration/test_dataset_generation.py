@@ -330,6 +330,11 @@ def test_a_failing_server_is_retried_then_counted_without_losing_the_other_reque
         config = {**SMALL, "mode": "synthetic", "synthetic_generation": {"retries": 2, "backoff_s": 0}}
         dd, report = generate_instruct_dataset(documents, config, llm_factory=factory)
         chess_calls = sum("chess" in c["messages"][-1]["content"] for c in server.calls)
+        back = {**SMALL, "instruction_writer": "llm", "instruction_generation": {"retries": 1, "backoff_s": 0}}
+        bdd, breport = generate_instruct_dataset(documents, back, llm_factory=factory)
+    # Back-translation: the failed request falls back to a template instruction; nothing is lost.
+    assert breport.generation["llm_errors"] == 1 and breport.by_method == {"backtranslation": 4, "template": 1}
+    assert len(rows(bdd)) == 5 and all(v > 0 for v in breport.dropped.values())
     assert chess_calls == 4  # twice in its batch, then twice alone
     assert report.generation["llm_errors"] == 1 and report.dropped["llm_errors"] == 1
     assert len(rows(dd)) == 4  # the four other extracts still gave their samples

@@ -426,10 +426,10 @@ def generate_instruct_dataset(
                 )
         dropped: Counter[str] = Counter()
         if config.mode == "synthetic":
-            dropped["generation_failed"] = sum(stats.parse_failures.values())
-        else:
-            dropped["generation_failed"] = len(extracts) - len(samples) - stats.llm_errors
-        dropped["llm_errors"] = stats.llm_errors
+            dropped["generation_failed"] = sum(stats.parse_failures.values())  # items and replies lost
+            dropped["llm_errors"] = stats.llm_errors  # extracts whose request kept failing
+        else:  # with fallback_to_template, a failed request still gives a (template) instruction
+            dropped["generation_failed"] = len(extracts) - len(samples)
         train, test = _curate(samples, config, dropped)
         if not train and not test:
             logger.warning("the instruction dataset is empty: every sample failed or was filtered ({})", dict(dropped))
@@ -465,7 +465,7 @@ def generate_preference_dataset(
         dropped: Counter[str] = Counter()
         written = write_instructions(extracts, config, models, use_llm, stats)
         pairs = [(e, w) for e, w in zip(extracts, written, strict=True) if w is not None]
-        dropped["generation_failed"] = len(extracts) - len(pairs) - stats.llm_errors
+        dropped["generation_failed"] = len(extracts) - len(pairs)
         # Filter instructions and chosen texts before paying for rejected answers.
         candidates = [
             PreferenceSample(
@@ -491,7 +491,7 @@ def generate_preference_dataset(
             what="rejected answers",
         )
         stats.merge(call_stats)
-        dropped["llm_errors"] = stats.llm_errors
+        dropped["llm_errors"] = call_stats.llm_errors  # rejected answers that kept failing
         samples = []
         for sample, reply in zip(candidates, replies, strict=True):
             if reply is None:
