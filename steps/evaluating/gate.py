@@ -13,6 +13,9 @@ def regression_gate(result: EvaluationResult) -> Annotated[str, "gate_status"]:
     gate = GateResult(**result.gate) if result.gate else None
     if gate is None:
         return "skipped"
-    logger.info("regression gate {}: {}", gate.status, gate.message)
+    if gate.failed:  # said here, loudly: the orchestrator reports only that the step failed
+        logger.error("regression gate failed: {} (report: {})", gate.message, result.report_dir)
+    else:
+        logger.info("regression gate {}: {}", gate.status, gate.message)
     enforce_gate(gate, result.report_dir)
     return gate.status

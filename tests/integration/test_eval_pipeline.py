@@ -50,8 +50,35 @@ def _run(tmp_path: Path, config: Path) -> subprocess.CompletedProcess:
     )
 
 
+def _publish_damaged_version(tmp_path: Path) -> Path:
+    """A registry version whose weights are the base model's plus noise (clearly worse)."""
+    script = (
+        "import torch\n"
+        "from llm_engineering.model.loading import load_causal_lm\n"
+        "from llm_engineering.model.registry import get_registry\n"
+        "model, tokenizer = load_causal_lm(None)\n"
+        "g = torch.Generator().manual_seed(0)\n"
+        "with torch.no_grad():\n"
+        "    for layer in model.model.layers:\n"
+        "        w = layer.mlp.down_proj.weight\n"
+        "        w.add_(torch.randn(w.shape, generator=g) * 0.03)\n"
+        "registry = get_registry()\n"
+        "staging = registry.staging()\n"
+        "model.save_pretrained(staging / 'model')\n"
+        "tokenizer.save_pretrained(staging / 'model')\n"
+        "print(registry.publish(staging, metrics={'sft': {'loss_curve': [{'step': 1, 'loss': 2.0}, "
+        "{'step': 2, 'loss': 1.5}]}}, config={}).path)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.slow
-def test_pipeline_writes_the_report_and_links_it_as_metadata(tmp_path):
+def test_pipeline_writes_and_links_the_report_then_the_gate_fails_the_run(tmp_path):
+    version = _publish_damaged_version(tmp_path)
     dataset = tmp_path / "tiny.json"
     items = [
         {"id": "a", "instruction": "What is a vector database?", "answer": "A store that searches by meaning."},
@@ -61,34 +88,41 @@ def test_pipeline_writes_the_report_and_links_it_as_metadata(tmp_path):
     config = _config(
         tmp_path,
         {
+            "models": [
+                {"label": "base", "model_id": ""},
+                {"label": "tuned", "model_id": "latest"},
+                {"label": "base-again", "model_id": ""},  # same weights as base: evaluated once
+            ],
             "dataset": str(dataset),
             "sample_limit": 2,
             "generation": {"max_new_tokens": 12, "batch_size": 2},
             "metrics": {"judge": False, "pairwise": False},
+            "gate": {"rules": [{"metric": "loss", "max_regression": 0.0}]},
             "review": {"items": 2},
             "run_name": "pipeline-test",
         },
     )
     done = _run(tmp_path, config)
-    assert done.returncode == 0, done.stderr[-3000:]
-    folder = tmp_path / "data" / "reports" / "pipeline-test"  # no tuned version: not in a registry folder
+    assert done.returncode != 0
+    assert "regression gate failed: loss: tuned is worse by" in done.stderr
+    folder = version / "evaluations" / "pipeline-test"  # beside the evaluated registry version
     assert (folder / "report.html").is_file() and (folder / "review.csv").is_file()
     report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
-    assert [m["label"] for m in report["models"]] == ["base"]
-    assert report["gate"]["status"] == "skipped"
+    assert [m["label"] for m in report["models"]] == ["base", "tuned"]
+    assert report["gate"]["status"] == "failed"
     assert any("not evaluated twice" in note for note in report["notes"])
 
     probe = (
         "from zenml.client import Client\n"
         "run = Client().get_pipeline('evaluating').last_run\n"
         "meta = run.steps['write_evaluation_report'].outputs['evaluation_report'][0].run_metadata\n"
-        "print(meta['report_html'], meta['gate'])\n"
+        "print(run.status, meta['report_html'], meta['gate'])\n"
     )
     read = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=300
     )
     assert read.returncode == 0, read.stderr[-2000:]
-    assert f"file://{folder / 'report.html'}" in read.stdout and "skipped" in read.stdout
+    assert "failed" in read.stdout and f"file://{folder / 'report.html'}" in read.stdout
 
 
 def test_bad_configuration_stops_the_pipeline_with_a_clear_message(tmp_path):

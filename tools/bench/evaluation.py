@@ -8,7 +8,7 @@
    evaluation run (answers, reference and style metrics, report) of base vs tuned on a fixed
    subset, the author's style centroid built from the articles next to the dataset.
 
-    python -m tools.bench evaluation [--dataset PATH] [--subset N] [--limit N] [--threads N]
+    python -m tools.bench evaluation [--dataset PATH] [--subset N] [--limit N] [--threads N] [--tuned DIR]
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--subset", type=int, default=24, help="items of the base-vs-tuned generation run")
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tuned", default=None, help="tuned model folder (default: the registry's latest version)")
     args = parser.parse_args(argv)
 
     import torch
@@ -96,25 +97,29 @@ def main(argv: list[str]) -> None:
         "tokens_match": base["answer_tokens"] == EXPECTED["answer_tokens"] if args.limit is None else None,
     }
     version = latest()
-    if version is None:
+    if args.tuned:
+        tuned_dir, tuned_name = Path(args.tuned), Path(args.tuned).resolve().parent.name
+    elif version is not None:
+        tuned_dir, tuned_name = version.model_dir, version.version
+    else:
         out["tuned"] = "no tuned model in the registry: base vs tuned comparison not run"
         print(json.dumps(out, indent=2))
         return
-    tuned = held_out_loss(str(version.model_dir), samples)
-    out["tuned_loss"] = {"version": version.version, **tuned}
+    tuned = held_out_loss(str(tuned_dir), samples)
+    out["tuned_loss"] = {"version": tuned_name, **tuned}
     out["loss_reduction"] = 1 - tuned["mean_loss"] / base["mean_loss"]
 
     from llm_engineering.application.evaluation import evaluate
 
     config = {
-        "models": [{"label": "base", "model_id": ""}, {"label": "tuned", "model_id": str(version.model_dir)}],
+        "models": [{"label": "base", "model_id": ""}, {"label": "tuned", "model_id": str(tuned_dir)}],
         "dataset": str(args.dataset),
         "sample_limit": args.subset,
         "metrics": {"judge": False, "pairwise": False},
         "generation": {"max_new_tokens": args.max_new_tokens, "batch_size": 4},
         "gate": {"rules": [{"metric": "loss"}, {"metric": "style_similarity"}]},
         "review": {"items": args.subset},
-        "run_name": f"bench-{version.version}",
+        "run_name": f"bench-{tuned_name}",
     }
     started = time.perf_counter()
     result, paths = evaluate(config, author_texts=article_texts(args.dataset.parent))

@@ -104,7 +104,7 @@ def plot_metrics(result: EvaluationResult) -> str | None:
         ax.tick_params(labelsize=8)
     for ax in list(axes.flat)[len(metrics) :]:
         ax.axis("off")
-    fig.suptitle("Metric per model with bootstrap confidence interval", fontsize=10)
+    fig.suptitle("Metric per model with bootstrap confidence interval", fontsize=10, y=1.02)
     return _png(fig)
 
 
@@ -121,7 +121,7 @@ def plot_distributions(result: EvaluationResult) -> str | None:
         ax.set_title(metric, fontsize=9)
         ax.tick_params(labelsize=8)
     axes.flat[0].legend(fontsize=8)
-    fig.suptitle("Per-item score distributions", fontsize=10)
+    fig.suptitle("Per-item score distributions", fontsize=10, y=1.04)
     return _png(fig)
 
 
@@ -293,6 +293,13 @@ confidence {{ (r.config.confidence * 100)|round|int }}% (bootstrap, {{ r.config.
 """
 
 
+def _cell(estimate) -> str:
+    if estimate is None:
+        return "n/a"
+    text = estimate.as_text()
+    return f"{text} ({estimate.missing} missing)" if estimate.missing else text
+
+
 def _fmt(value) -> str:
     if value is None:
         return "n/a"
@@ -309,7 +316,7 @@ def headline_rows(result: EvaluationResult) -> list[dict]:
     rows = []
     for metric in HEADLINE:
         estimates = [m.metrics.get(metric) for m in result.models]
-        if all(e is None or e.value is None for e in estimates):
+        if all(e is None for e in estimates):
             continue
         present = [e.value for e in estimates if e is not None and e.value is not None]
         best = (max if METRICS.get(metric, True) else min)(present) if len(present) > 1 else None
@@ -319,7 +326,7 @@ def headline_rows(result: EvaluationResult) -> list[dict]:
                 "direction": "higher" if METRICS.get(metric, True) else "lower",
                 "cells": [
                     {
-                        "text": e.as_text() if e else "n/a",
+                        "text": _cell(e),
                         "best": best is not None and e is not None and e.value == best,
                     }
                     for e in estimates
