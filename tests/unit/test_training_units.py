@@ -1,0 +1,181 @@
+"""Training building blocks without the real model: dataset checks, configs, registry, packing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from datasets import Dataset, DatasetDict
+
+from llm_engineering.exceptions import ConfigurationError
+from llm_engineering.model.finetuning import packed as P
+from llm_engineering.model.finetuning.data import (
+    INSTRUCT_COLUMNS,
+    PREFERENCE_COLUMNS,
+    DatasetFormatError,
+    EmptyDatasetError,
+    load_splits,
+)
+from llm_engineering.model.finetuning.sft import run_sft
+from llm_engineering.model.finetuning.twin import TrainingConfig
+from llm_engineering.model.registry import get_registry
+
+
+def instruct_rows(n, korean=False):
+    q = "이 글의 요점은 무엇인가요?" if korean else "What is the point?"
+    return [
+        {
+            "prompt": [{"role": "user", "content": f"{q} {i}"}],
+            "completion": [{"role": "assistant", "content": f"answer {i}"}],
+            "instruction": f"{q} {i}",
+            "answer": f"answer {i}",
+            "method": "backtranslation",
+            "category": "articles",
+            "author_full_name": "홍길동",
+        }
+        for i in range(n)
+    ]
+
+
+def test_instruct_dataset_is_trimmed_to_training_columns(tmp_path):
+    dd = DatasetDict(
+        {"train": Dataset.from_list(instruct_rows(3, korean=True)), "test": Dataset.from_list(instruct_rows(1))}
+    )
+    dd.save_to_disk(str(tmp_path / "ds"))
+    loaded = load_splits(tmp_path / "ds", kind="instruct", columns=INSTRUCT_COLUMNS)
+    assert loaded["train"].column_names == ["prompt", "completion"]
+    assert loaded["train"][0]["prompt"][0]["content"].startswith("이 글의")
+    assert len(loaded["test"]) == 1
+
+
+def test_empty_train_split_is_a_clear_error():
+    dd = DatasetDict({"train": Dataset.from_list(instruct_rows(1)).select([])})
+    with pytest.raises(EmptyDatasetError, match="empty"):
+        load_splits(dd, kind="instruct", columns=INSTRUCT_COLUMNS)
+
+
+def test_missing_columns_are_named():
+    rows = [{"prompt": r["prompt"], "answer": "x"} for r in instruct_rows(2)]
+    with pytest.raises(DatasetFormatError, match="completion"):
+        load_splits(DatasetDict({"train": Dataset.from_list(rows)}), kind="instruct", columns=INSTRUCT_COLUMNS)
+    with pytest.raises(DatasetFormatError, match="chosen, rejected"):
+        load_splits(
+            DatasetDict({"train": Dataset.from_list(instruct_rows(2))}), kind="preference", columns=PREFERENCE_COLUMNS
+        )
+
+
+def test_plain_strings_instead_of_messages_are_rejected():
+    rows = [{"prompt": "hello", "completion": "world"}]
+    with pytest.raises(DatasetFormatError, match="chat messages"):
+        load_splits(DatasetDict({"train": Dataset.from_list(rows)}), kind="instruct", columns=INSTRUCT_COLUMNS)
+
+
+def test_missing_dataset_folder(tmp_path):
+    with pytest.raises(EmptyDatasetError, match="does not exist"):
+        load_splits(tmp_path / "nope", kind="instruct", columns=INSTRUCT_COLUMNS)
+
+
+def test_sft_on_empty_dataset_fails_before_writing_anything(tmp_path):
+    empty = DatasetDict({"train": Dataset.from_list(instruct_rows(1)).select([])})
+    with pytest.raises(EmptyDatasetError):
+        run_sft(empty, output_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_training_config_round_trip_and_unknown_keys():
+    config = TrainingConfig.from_dict({"sft": {"max_steps": 3, "lora": {"r": 8}}, "dpo": {"beta": 0.1}})
+    assert config.sft.max_steps == 3 and config.sft.lora.r == 8 and config.dpo.beta == 0.1
+    assert TrainingConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ConfigurationError, match="lerning_rate"):
+        TrainingConfig.from_dict({"sft": {"lerning_rate": 1e-4}})
+    with pytest.raises(ConfigurationError, match="positive"):
+        TrainingConfig.from_dict({"dpo": {"beta": 0}})
+    with pytest.raises(ConfigurationError, match="run_name"):
+        TrainingConfig.from_dict({"run_name": "../escape"})
+
+
+def test_shipped_training_config_parses():
+    import pathlib
+
+    import yaml
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    data = yaml.safe_load((root / "configs" / "training.yaml").read_text())
+    config = TrainingConfig.from_dict(data["parameters"]["training"])
+    assert config.sft.lora.r == 32 and config.sft.lora.alpha == 32 and config.dpo.beta == 0.5
+    assert 0 < config.sft.max_steps <= 50 and 0 < config.dpo.max_steps <= 20  # short CPU default
+
+
+def _fake_version_folder(registry):
+    staging = registry.staging()
+    (staging / "model").mkdir()
+    (staging / "model" / "config.json").write_text("{}")
+    return staging
+
+
+def test_registry_versions_are_numbered_and_latest_skips_unfinished():
+    registry = get_registry()
+    assert registry.latest() is None
+    first = registry.publish(_fake_version_folder(registry), metrics={"sft": {"eval_loss": 1.0}}, config={})
+    _fake_version_folder(registry)  # an unfinished staging folder must never count
+    second = registry.publish(_fake_version_folder(registry), metrics={"sft": {"eval_loss": 0.5}}, config={"a": 1})
+    assert (first.version, second.version) == ("v0001", "v0002")
+    assert registry.latest() == second
+    assert second.metrics["sft"]["eval_loss"] == 0.5
+    assert json.loads((second.path / "manifest.json").read_text())["version"] == "v0002"
+
+
+def test_registry_refuses_a_folder_without_model():
+    registry = get_registry()
+    with pytest.raises(ValueError, match="no model"):
+        registry.publish(registry.staging(), metrics={}, config={})
+    assert registry.latest() is None
+
+
+def test_packing_keeps_examples_apart():
+    batch = P.pack([([1, 2, 3, 4], 2), ([5, 6, 7], 1)], pad_id=0, pad_to_multiple=8)
+    assert batch.input_ids.tolist() == [[1, 2, 3, 4, 5, 6, 7, 0]]
+    assert batch.position_ids.tolist() == [[0, 1, 2, 3, 0, 1, 2, 0]]
+    # completion targets only, and the last token of an example never predicts the next example
+    assert batch.labels.tolist() == [-100, 3, 4, -100, 6, 7, -100, -100]
+    assert batch.cu_seqlens.tolist() == [0, 4, 7, 8]
+    assert (batch.n_tokens, batch.n_label_tokens, batch.n_examples) == (7, 4, 2)
+
+
+def test_packed_loss_and_fused_gradients_match_separate_examples():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=97,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        tie_word_embeddings=True,
+        attn_implementation="sdpa",
+    )
+    model = LlamaForCausalLM(config)
+    examples = [([int(t) for t in torch.randint(0, 97, (n,))], p) for n, p in [(9, 3), (14, 5), (5, 2)]]
+    total, count = 0.0, 0
+    for ids, n_prompt in examples:
+        x = torch.tensor([ids])
+        labels = x.clone()
+        labels[0, :n_prompt] = -100
+        n = int((labels[0, 1:] != -100).sum())
+        total += float(model(input_ids=x, labels=labels).loss.detach()) * n
+        count += n
+    P.use_varlen_attention(model)
+    batch = P.pack(examples, pad_id=0, pad_to_multiple=16)
+    plain = P.completion_loss(model, batch, fused=False)
+    assert float(plain) == pytest.approx(total / count, rel=1e-5)
+    plain.backward()
+    expected = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    fused = P.completion_loss(model, batch, fused=True, chunk_size=5)
+    fused.backward()
+    assert float(fused) == pytest.approx(float(plain), rel=1e-6)
+    for name, param in model.named_parameters():
+        torch.testing.assert_close(param.grad, expected[name], rtol=1e-4, atol=1e-6)
