@@ -359,7 +359,8 @@ def test_both_modes_and_preference_with_the_local_model():
     dd, report = generate_instruct_dataset(documents, synthetic, llm_factory=factory)
     assert report.model_id == llm.model_id and report.generation["model_calls"] == 2
     produced = len(rows(dd))
-    assert produced + sum(report.dropped.values()) - report.dropped.get("decontaminated_moved_to_train", 0) >= 1
+    # Each of the two replies gave its pair (kept or filtered) or a counted parse failure.
+    assert produced + sum(report.dropped.values()) - report.dropped.get("decontaminated_moved_to_train", 0) >= 2
     assert set(dd["train"].column_names) >= {"prompt", "completion", "method"}
 
     back = {**SMALL, "instruction_writer": "llm", "instruction_generation": {**tiny, "max_tokens": 32}}
