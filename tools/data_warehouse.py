@@ -52,8 +52,12 @@ def import_cmd(
     totals = {name: cls.count() for name, cls in sorted(DOCUMENT_CLASSES.items())}
     typer.echo(
         json.dumps(
-            {"inserted": report.inserted, "updated": report.updated, "ignored_files": report.skipped_files,
-             "warehouse_counts": totals}
+            {
+                "inserted": report.inserted,
+                "updated": report.updated,
+                "ignored_files": report.skipped_files,
+                "warehouse_counts": totals,
+            }
         )
     )
 

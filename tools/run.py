@@ -92,7 +92,9 @@ def run_pipeline(name: str, config: Path | None = None, no_cache: bool = False, 
 @app.command(epilog="Pipelines: " + ", ".join([*available_pipelines(), END_TO_END]))
 def main(
     pipeline: str = typer.Argument(..., help="A pipeline in pipelines/ (e.g. digital_data_etl), or end-to-end."),
-    config: Path = typer.Option(None, "--config", "-c", help="YAML run configuration (default configs/<pipeline>.yaml)."),
+    config: Path = typer.Option(
+        None, "--config", "-c", help="YAML run configuration (default configs/<pipeline>.yaml)."
+    ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Re-run every step instead of reusing cached outputs."),
     run_name: str = typer.Option(None, help="Name of the ZenML run."),
 ) -> None:

@@ -17,11 +17,10 @@ from pathlib import Path
 from loguru import logger
 from pydantic import ValidationError
 
-from llm_engineering.domain.base.nosql import DOCUMENT_CLASSES, NoSQLBaseDocument
-from llm_engineering.exceptions import ImportFileError
-
 # Import the document module so its classes are registered before we list them.
 import llm_engineering.domain.documents  # noqa: F401,E402
+from llm_engineering.domain.base.nosql import DOCUMENT_CLASSES, NoSQLBaseDocument
+from llm_engineering.exceptions import ImportFileError
 
 
 @dataclass
@@ -61,7 +60,9 @@ def _load_file(path: Path, cls: type[NoSQLBaseDocument]) -> list[NoSQLBaseDocume
     except UnicodeDecodeError as exc:
         raise ImportFileError(f"{path} is not UTF-8 text ({exc.reason}); nothing was imported") from None
     except json.JSONDecodeError as exc:
-        raise ImportFileError(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg}); nothing was imported") from None
+        raise ImportFileError(
+            f"{path} is not valid JSON (line {exc.lineno}: {exc.msg}); nothing was imported"
+        ) from None
     if not isinstance(raw, list):
         raise ImportFileError(f"{path} must hold a JSON list of documents; nothing was imported")
     docs = []

@@ -35,10 +35,16 @@ def canonical_link(url: str) -> str:
     if parts.scheme not in ("http", "https"):
         return unicodedata.normalize("NFC", url)
     host = (parts.hostname or "").lower()
-    if parts.port and not ((parts.scheme == "http" and parts.port == 80) or (parts.scheme == "https" and parts.port == 443)):
+    if parts.port and not (
+        (parts.scheme == "http" and parts.port == 80) or (parts.scheme == "https" and parts.port == 443)
+    ):
         host = f"{host}:{parts.port}"
     query = urlencode(
-        [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not k.lower().startswith(_TRACKING_PARAMS)]
+        [
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not k.lower().startswith(_TRACKING_PARAMS)
+        ]
     )
     path = parts.path.rstrip("/") if parts.path not in ("", "/") else ""
     return urlunsplit((parts.scheme.lower(), host, path, query, ""))

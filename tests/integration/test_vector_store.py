@@ -89,7 +89,7 @@ def test_folder_held_by_another_process_gives_a_clear_error(data_dir):
                 f"""
                 import sys, time
                 from qdrant_client import QdrantClient
-                client = QdrantClient(path={str(data_dir / 'qdrant')!r})
+                client = QdrantClient(path={str(data_dir / "qdrant")!r})
                 print("held", flush=True)
                 time.sleep(60)
                 """

@@ -93,7 +93,7 @@ def test_corrupt_file_imports_nothing(tmp_path):
     "payload, message",
     [
         ('{"not": "a list"}', "must hold a JSON list"),
-        ('[1, 2]', "item 0 is not an object"),
+        ("[1, 2]", "item 0 is not an object"),
         ('[{"platform": "x"}]', "item 0"),
     ],
 )

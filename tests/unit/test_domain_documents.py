@@ -53,7 +53,9 @@ def test_same_source_same_id_and_changed_content_changes_hash():
 
 
 def test_categories_do_not_collide_and_are_registered():
-    post = PostDocument(content={"Content": "x"}, platform="p", author_id=AUTHOR, author_full_name="A", link="https://x/1")
+    post = PostDocument(
+        content={"Content": "x"}, platform="p", author_id=AUTHOR, author_full_name="A", link="https://x/1"
+    )
     art = article(link="https://x/1")
     assert post.id != art.id
     assert document_classes() == {

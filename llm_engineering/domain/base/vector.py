@@ -1,8 +1,9 @@
 """An ODM over Qdrant for cleaned (payload only) and embedded (vector + payload) collections.
 
 A concrete class sets ``collection``; one that carries a vector sets ``has_vector = True`` and
-declares ``embedding: list[float] | None = None`` (reads without vectors leave it ``None``). Point ids are the documents' own deterministic UUIDs, so re-upserting the same
-chunk overwrites it instead of duplicating it.
+declares ``embedding: list[float] | None = None`` (reads without vectors leave it ``None``).
+Point ids are the documents' own deterministic UUIDs, so re-upserting the same chunk overwrites
+it instead of duplicating it.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class VectorBaseDocument(BaseModel):
         from qdrant_client.models import PointStruct
 
         payload = self.model_dump(mode="json", exclude={"id", "embedding"})
-        vector = list(getattr(self, "embedding")) if self.has_vector else {}
+        vector = list(self.embedding) if self.has_vector else {}
         return PointStruct(id=str(self.id), vector=vector, payload=payload)
 
     @classmethod
@@ -105,7 +106,7 @@ class VectorBaseDocument(BaseModel):
         if not documents:
             return 0
         if not cls.collection_exists():
-            size = len(getattr(documents[0], "embedding")) if cls.has_vector else None
+            size = len(documents[0].embedding) if cls.has_vector else None
             cls.create_collection(size)
         client = cls._writer()
         for start in range(0, len(documents), batch_size):

@@ -148,9 +148,9 @@ class SQLiteDocumentStore(DocumentStore):
     def _table_exists(self, collection: str) -> bool:
         if collection in self._known:
             return True
-        row = self._conn().execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (collection,)
-        ).fetchone()
+        row = (
+            self._conn().execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (collection,)).fetchone()
+        )
         if row:
             self._known.add(collection)
         return bool(row)
@@ -330,7 +330,9 @@ class MongoDocumentStore(DocumentStore):
             import pymongo
 
             client = pymongo.MongoClient(
-                uri, serverSelectionTimeoutMS=int(timeout_s * 1000), connectTimeoutMS=int(timeout_s * 1000),
+                uri,
+                serverSelectionTimeoutMS=int(timeout_s * 1000),
+                connectTimeoutMS=int(timeout_s * 1000),
                 uuidRepresentation="standard",
             )
             self._ping(client)
@@ -370,7 +372,8 @@ class MongoDocumentStore(DocumentStore):
         return query
 
     def insert_many(self, collection, docs):
-        from pymongo.errors import BulkWriteError, DuplicateKeyError as MongoDuplicate
+        from pymongo.errors import BulkWriteError
+        from pymongo.errors import DuplicateKeyError as MongoDuplicate
 
         if not docs:
             return 0
