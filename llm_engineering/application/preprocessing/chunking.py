@@ -21,6 +21,7 @@ itself in ``CHUNKING_HANDLERS``.
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -95,8 +96,8 @@ def _code_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _rank_cuts(text: str, offsets: list[tuple[int, int]], pieces: list[str]) -> list[int]:
-    """Rank of a cut before token ``i`` (index 0 unused)."""
+def _rank_cuts(text: str, offsets: list[tuple[int, int]], continued: list[bool]) -> list[int]:
+    """Rank of a cut before token ``i`` (index 0 unused); ``continued[i]``: token i goes on a word."""
     spans = _code_spans(text)
     span_starts = [s for s, _ in spans]
     edges = sorted({s for s, _ in spans} | {e for _, e in spans})
@@ -117,7 +118,7 @@ def _rank_cuts(text: str, offsets: list[tuple[int, int]], pieces: list[str]) -> 
             continue  # two pieces of one character
         gap = text[prev_end:start]
         if not gap:
-            rank = _IN_WORD if pieces[i].startswith("##") else _GLUED
+            rank = _IN_WORD if continued[i] else _GLUED
             if text[prev_end - 1] in "。！？":
                 rank = _SENTENCE
         elif gap.strip():
@@ -146,12 +147,37 @@ def split_text(text: str, tokenizer: Any, config: ChunkingConfig) -> list[TextCh
         return []
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     offsets = [tuple(o) for o in encoded["offset_mapping"]]
-    pieces = tokenizer.convert_ids_to_tokens(encoded["input_ids"])
-    n = len(offsets)
     first, last = len(text) - len(text.lstrip()), len(text.rstrip())
-    if n == 0:
+    if not offsets:
         return [TextChunk(0, text[first:last], first, last, 0)]
-    ranks = _rank_cuts(text, offsets, pieces)
+    try:
+        words = encoded.word_ids()
+        continued = [False] + [w is not None and w == p for p, w in itertools.pairwise(words)]
+    except (AttributeError, ValueError):  # a slow tokenizer: look at the pieces themselves
+        continued = [p.startswith("##") for p in tokenizer.convert_ids_to_tokens(encoded["input_ids"])]
+    ranks = _rank_cuts(text, offsets, continued)
+    # Fast path: count a chunk as its tokens in the whole text, then check every chunk's own
+    # tokenisation in one batch. Only if one came out longer (a tokenizer whose pieces depend
+    # on their context) is the text packed again, re-tokenising each chunk as it is cut.
+    chunks = _pack(text, offsets, ranks, config, first, last, None)
+    counts = [
+        len(ids) for ids in tokenizer([c.text for c in chunks], add_special_tokens=False, verbose=False)["input_ids"]
+    ]
+    if max(counts) <= config.size:
+        return [TextChunk(c.index, c.text, c.start, c.end, k) for c, k in zip(chunks, counts, strict=True)]
+    return _pack(text, offsets, ranks, config, first, last, tokenizer)
+
+
+def _pack(
+    text: str,
+    offsets: list[tuple[int, int]],
+    ranks: list[int],
+    config: ChunkingConfig,
+    first: int,
+    last: int,
+    tokenizer: Any,
+) -> list[TextChunk]:
+    n = len(offsets)
 
     def span(s: int, e: int) -> tuple[int, int]:
         cs = first if s == 0 else offsets[s][0]
@@ -160,7 +186,9 @@ def split_text(text: str, tokenizer: Any, config: ChunkingConfig) -> list[TextCh
             ce -= 1
         return cs, ce
 
-    def count(cs: int, ce: int) -> int:
+    def count(cs: int, ce: int, s: int, e: int) -> int:
+        if tokenizer is None:
+            return e - s
         return len(tokenizer(text[cs:ce], add_special_tokens=False, verbose=False)["input_ids"])
 
     chunks: list[TextChunk] = []
@@ -177,7 +205,7 @@ def split_text(text: str, tokenizer: Any, config: ChunkingConfig) -> list[TextCh
                     candidates = [b for b in range(prev_e + 1, limit + 1) if ranks[b] > _INVALID] or [limit]
                 e = max(candidates, key=lambda b: (ranks[b], b))
             cs, ce = span(s, e)
-            tokens = count(cs, ce)
+            tokens = count(cs, ce, s, e)
             if tokens <= config.size or e <= prev_e + 1:
                 break
             limit = e - 1  # re-tokenised text came out longer (a cut inside a word): cut earlier
