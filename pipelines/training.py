@@ -8,6 +8,7 @@ from typing import Any
 
 from zenml import pipeline
 
+from llm_engineering.model.finetuning.data import find_dataset
 from llm_engineering.model.finetuning.twin import TrainingConfig, apply_max_steps_override
 from steps.training import register_model, train_dpo, train_sft
 
@@ -17,6 +18,10 @@ def training(instruct_dataset: str = "", preference_dataset: str = "", training:
     # Checked here, before any step runs, so a bad config stops at once with a clear message.
     config = apply_max_steps_override(TrainingConfig.from_dict(training))
     params = config.to_dict()
+    # Resolve the datasets now (empty: the newest generated ones) so a missing one stops the run at once.
+    instruct_dataset = str(find_dataset(instruct_dataset, "instruct"))
+    if config.run_dpo:
+        preference_dataset = str(find_dataset(preference_dataset, "preference"))
     sft = train_sft(instruct_dataset=instruct_dataset, training=params)
     dpo = train_dpo(sft_result=sft, preference_dataset=preference_dataset, training=params) if config.run_dpo else None
     register_model(sft_result=sft, dpo_result=dpo, training=params)
