@@ -162,3 +162,10 @@ def test_empty_text_has_no_chunks(embedder):
 def test_impossible_sizes_are_refused_with_a_clear_message(embedder, size, overlap, message):
     with pytest.raises(ConfigurationError, match=message):
         ChunkingConfig(size, overlap).check(embedder.max_content_tokens)
+
+
+def test_a_longer_fence_holding_a_shorter_one_is_one_code_block(embedder):
+    block = "````\n# README\n\n```python\nprint('안녕')\n```\n\nSee the example above.\n````"
+    text = english(3, seed=8) + "\n\n## README.md\n\n" + block + "\n\n" + english(3, seed=9)
+    chunks = split_text(text, embedder.tokenizer, ChunkingConfig(100, 10))
+    assert any(block in c.text for c in chunks)

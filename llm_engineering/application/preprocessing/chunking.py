@@ -33,7 +33,7 @@ from llm_engineering.exceptions import ConfigurationError
 CHUNKING_HANDLERS: dict[DataCategory, ChunkingHandler] = {}
 
 #: Bump when the cutting rules change, so stored features are rebuilt.
-CHUNKING_VERSION = "1"
+CHUNKING_VERSION = "2"
 
 _HEADING = 5
 _PARAGRAPH = 4
@@ -85,14 +85,24 @@ class TextChunk:
 
 
 def _code_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans of fenced code blocks (an unclosed fence runs to the end)."""
-    fences = [m.start() for m in _FENCE_LINE.finditer(text)]
+    """Character spans of fenced code blocks, from the opening fence line to the end of the
+    closing one. As in CommonMark, a block closes only at a fence of the same character at least
+    as long as the one that opened it (so a ```` block may hold ``` lines); an unclosed block
+    runs to the end of the text."""
     spans = []
-    for i in range(0, len(fences), 2):
-        start = fences[i]
-        end = fences[i + 1] if i + 1 < len(fences) else len(text)
-        line_end = text.find("\n", end)
-        spans.append((start, len(text) if line_end < 0 or i + 1 >= len(fences) else line_end))
+    opened: tuple[int, str, int] | None = None  # (start, fence char, fence length)
+    for m in _FENCE_LINE.finditer(text):
+        fence = m.group(1)
+        line_end = text.find("\n", m.end())
+        line_end = len(text) if line_end < 0 else line_end
+        run = len(fence) + len(text[m.end() : line_end]) - len(text[m.end() : line_end].lstrip(fence[0]))
+        if opened is None:
+            opened = (m.start(), fence[0], run)
+        elif fence[0] == opened[1] and run >= opened[2] and not text[m.start() : line_end].strip(" \t`~"):
+            spans.append((opened[0], line_end))
+            opened = None
+    if opened is not None:
+        spans.append((opened[0], len(text)))
     return spans
 
 
