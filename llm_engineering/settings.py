@@ -130,7 +130,10 @@ class Settings(BaseSettings):
     RAG_LEXICAL_WEIGHT: float = Field(1.0, ge=0, description="Weight of the BM25 ranking.")
     RAG_RRF_K: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     RAG_CANDIDATES: int = Field(50, ge=1, description="Candidates each ranking contributes before fusion.")
-    RAG_MAX_CHUNKS_PER_DOCUMENT: int = Field(2, ge=1, description="Diversity: chunks kept per document.")
+    RAG_MAX_CHUNKS_PER_DOCUMENT: int = Field(3, ge=1, description="Chunks of one document in the context.")
+    RAG_RERANKER: str = Field(
+        "document", pattern="^(document|diversity)$", description="Cheap reranker when RERANKER_MODEL_ID is empty."
+    )
     RERANKER_MODEL_ID: str = Field("", description="Cross-encoder id/path; empty: the cheap diversity reranker.")
     QUERY_EXPANSION: bool = Field(False, description="Rephrase the question with the LLM and search each.")
     QUERY_EXPANSION_COUNT: int = Field(2, ge=1, le=8, description="Extra phrasings when QUERY_EXPANSION.")

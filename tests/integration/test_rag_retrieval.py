@@ -131,3 +131,11 @@ def test_prompt_fences_context_as_data_and_speaks_as_the_author(corpus):
 def test_empty_query_is_rejected(corpus):
     with pytest.raises(ValueError, match="empty"):
         retriever().search("   ")
+
+
+@pytest.mark.parametrize("query,keyword", [("minus four", "minus four"), ("바이그램", "바이그램")])
+def test_hybrid_beats_dense_on_keyword_queries(corpus, query, keyword):
+    dense = retriever("dense").search(query, k=3)
+    hybrid = retriever().search(query, k=3)
+    assert keyword not in dense[0].content  # the English-only embedding misses the exact term
+    assert keyword in hybrid[0].content

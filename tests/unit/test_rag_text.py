@@ -3,9 +3,11 @@
 import pytest
 
 from llm_engineering.application.rag.authors import name_forms
+from llm_engineering.application.rag.rerank import DiversityReranker, DocumentFirstReranker
 from llm_engineering.application.rag.retriever import fuse
 from llm_engineering.application.rag.tokenize import lexical_tokens
 from llm_engineering.domain.identity import name_key
+from llm_engineering.domain.queries import RetrievedChunk
 
 
 def test_english_words_are_stemmed_and_stop_words_dropped():
@@ -59,3 +61,33 @@ def test_rrf_rewards_agreement_between_rankings():
 def test_weighted_fusion_scales_each_ranking_to_zero_one():
     fused = fuse([([("a", 0.9), ("b", 0.5)], 1.0), ([("b", 20.0), ("a", 10.0)], 2.0)], "weighted")
     assert fused == {"a": 1.0, "b": 2.0}
+
+
+def _chunk(doc, index, score, lexical):
+    import uuid
+
+    return RetrievedChunk(
+        chunk_id=uuid.uuid4(),
+        document_id=uuid.UUID(int=doc),
+        content=f"{doc}-{index}",
+        author_id=uuid.UUID(int=9),
+        author_full_name="A",
+        platform="p",
+        category="articles",
+        chunk_index=index,
+        score=score,
+        lexical_score=lexical,
+    )
+
+
+def test_document_first_orders_documents_by_best_chunk_and_chunks_by_bm25():
+    fused = [
+        _chunk(1, 0, 0.9, 1.0),
+        _chunk(2, 0, 0.8, 5.0),
+        _chunk(1, 1, 0.7, 3.0),
+        _chunk(1, 2, 0.6, None),
+        _chunk(1, 3, 0.5, 2.0),
+    ]
+    ranked = DocumentFirstReranker(max_per_document=2).rerank("q", fused, k=3)
+    assert [c.content for c in ranked] == ["1-1", "1-3", "2-0"]
+    assert [c.content for c in DiversityReranker(1).rerank("q", fused, k=3)] == ["1-0", "2-0", "1-1"]

@@ -10,7 +10,8 @@ sources. Steps, each timed:
    over the same chunks (``lexical.py``);
 4. fusion of the rankings: reciprocal-rank fusion (default) or a weighted sum of min-max scaled
    scores, with tunable weights;
-5. reranking (``rerank.py``; default: at most N chunks per document).
+5. reranking (``rerank.py``; default: documents by their best chunk, inside each its chunks by
+   BM25, at most N per document).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class RetrievalConfig:
     lexical_weight: float = 1.0
     rrf_k: int = 60
     candidates: int = 50
-    max_per_document: int = 2
+    max_per_document: int = 3
+    reranker: str = "document"  # document | diversity (ignored when reranker_model_id is set)
     reranker_model_id: str = ""
     expansion: bool = False
     expansion_count: int = 2
@@ -64,6 +66,7 @@ class RetrievalConfig:
             rrf_k=s.RAG_RRF_K,
             candidates=s.RAG_CANDIDATES,
             max_per_document=s.RAG_MAX_CHUNKS_PER_DOCUMENT,
+            reranker=s.RAG_RERANKER,
             reranker_model_id=s.RERANKER_MODEL_ID,
             expansion=s.QUERY_EXPANSION,
             expansion_count=s.QUERY_EXPANSION_COUNT,
@@ -144,7 +147,9 @@ class ContextRetriever:
 
             author_detector = LLMAuthorDetector(self._get_llm(), self.names)
         self.author_detector = author_detector or self.names
-        self.reranker = reranker or build_reranker(self.config.reranker_model_id, self.config.max_per_document)
+        self.reranker = reranker or build_reranker(
+            self.config.reranker_model_id, self.config.max_per_document, self.config.reranker
+        )
         if expander is None and self.config.expansion:
             from llm_engineering.application.rag.expansion import QueryExpander
 
