@@ -8,6 +8,7 @@ model, the adapters and the metrics into a new registry version and clears the r
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -91,10 +92,11 @@ def publish(stages: list[StageResult], config: TrainingConfig) -> ModelVersion:
     registry = get_registry()
     staging = registry.staging()
     try:
-        shutil.copytree(stages[-1].model_dir, staging / "model")
+        _link_tree(stages[-1].model_dir, staging / "model")
+        (staging / "adapters").mkdir()
         for stage in stages:
             if stage.adapter_dir is not None and Path(stage.adapter_dir).is_dir():
-                shutil.copytree(stage.adapter_dir, staging / "adapters" / stage.stage)
+                _link_tree(stage.adapter_dir, staging / "adapters" / stage.stage)
         metrics = {stage.stage: _public_metrics(stage.metrics) for stage in stages}
         version = registry.publish(
             staging,
@@ -113,6 +115,18 @@ def publish(stages: list[StageResult], config: TrainingConfig) -> ModelVersion:
         shutil.rmtree(run_dir(config.run_name), ignore_errors=True)
     logger.info("registered model version {} at {}", version.version, version.path)
     return version
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """Copy a folder as hard links (instant, no second copy of a large model); real copies across devices."""
+
+    def link_or_copy(src, dst):
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(source, target, copy_function=link_or_copy)
 
 
 def _public_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
