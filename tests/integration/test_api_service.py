@@ -1,6 +1,7 @@
 """The inference service over real HTTP (uvicorn on 127.0.0.1) with the real SmolLM2 and stores."""
 
 import json
+import time
 
 import httpx
 import pytest
@@ -18,9 +19,13 @@ def llm():
 
 
 @pytest.fixture(scope="module")
-def server(llm):
-    app = create_app(load_settings(SERVICE_MAX_TOKENS_LIMIT=64, SERVICE_MAX_REQUEST_BYTES=65536), llm=llm)
-    with serve_in_thread(app) as url:
+def server_app(llm):
+    return create_app(load_settings(SERVICE_MAX_TOKENS_LIMIT=64, SERVICE_MAX_REQUEST_BYTES=65536), llm=llm)
+
+
+@pytest.fixture(scope="module")
+def server(server_app):
+    with serve_in_thread(server_app) as url:
         yield url
 
 
@@ -98,6 +103,19 @@ def test_streaming_sends_sources_then_text_chunks_then_done(client):
     assert sum(1 for t in texts if t) > 3
     assert any(c["choices"] and c["choices"][0]["finish_reason"] for c in chunks)
     assert chunks[-1]["usage"]["completion_tokens"] <= 16
+
+
+def test_a_client_leaving_mid_stream_frees_its_queue_slot(client, server_app):
+    request = {"messages": [{"role": "user", "content": "Count from 1 to 100."}], "max_tokens": 60, "stream": True}
+    with client.stream("POST", "/v1/chat/completions", json=request) as response:
+        next(response.iter_lines())
+    queue = server_app.state.services.queue
+    for _ in range(200):
+        if queue.pending == 0:
+            break
+        time.sleep(0.05)
+    assert queue.pending == 0
+    assert client.post("/rag", json={"query": QUESTION, "max_tokens": 2}).status_code == 200
 
 
 def test_rag_can_be_switched_off_per_request(client):

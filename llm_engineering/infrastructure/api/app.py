@@ -234,7 +234,7 @@ def create_app(
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
     @app.get("/health")
-    async def health(s: Services = Depends(get_services)):
+    def health(s: Services = Depends(get_services)):
         return {
             "status": "ok",
             "model": _safe_model(s),
@@ -248,7 +248,7 @@ def create_app(
         return Response(body, media_type=content_type)
 
     @app.get("/v1/models", dependencies=[Depends(require_key)])
-    async def models(s: Services = Depends(get_services)):
+    def models(s: Services = Depends(get_services)):
         return {
             "object": "list",
             "data": [{"id": s.llm.model_id, "object": "model", "created": 0, "owned_by": "llm-twin"}],
@@ -308,10 +308,11 @@ def create_app(
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             s.queue.acquire()  # refuse now (503), before the 200 of the event stream is sent
-            return StreamingResponse(
+            return _SlotStreamingResponse(
                 _stream_events(
                     s, body, query, history, use_rag, options, completion_id, created, started, include_usage
                 ),
+                release=s.queue.release,
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
@@ -455,7 +456,7 @@ def _sse(data: dict | str) -> bytes:
 async def _stream_events(
     s: Services, body, query, history, use_rag, options, completion_id, created, started, include_usage
 ) -> AsyncIterator[bytes]:
-    """SSE chunks in OpenAI's format; the queue slot taken by the caller is released here."""
+    """SSE chunks in OpenAI's format (the queue slot is released by the response)."""
     loop = asyncio.get_running_loop()
     events: asyncio.Queue = asyncio.Queue()
     cancelled = threading.Event()
@@ -534,7 +535,20 @@ async def _stream_events(
         await future
     finally:
         cancelled.set()
-        s.queue.release()
+
+
+class _SlotStreamingResponse(StreamingResponse):
+    """A streaming response that gives its queue slot back however it ends (even unstarted)."""
+
+    def __init__(self, content, *, release: Callable[[], None], **kwargs) -> None:
+        super().__init__(content, **kwargs)
+        self._release = release
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
 
 
 def _install_error_handlers(app: FastAPI) -> None:
