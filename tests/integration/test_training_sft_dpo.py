@@ -61,7 +61,8 @@ def model_cache(tmp_path_factory):
     from llm_engineering.settings import get_settings
 
     saved = {k: os.environ.get(k) for k in ("MODEL_CACHE_DIR", "DATA_DIR")}
-    os.environ["MODEL_CACHE_DIR"] = saved["MODEL_CACHE_DIR"] or str(tmp_path_factory.mktemp("model_cache"))
+    # one converted base model per test session, shared with the pipeline test
+    os.environ["MODEL_CACHE_DIR"] = saved["MODEL_CACHE_DIR"] or str(tmp_path_factory.getbasetemp() / "model_cache")
     os.environ["DATA_DIR"] = str(tmp_path_factory.mktemp("module_data"))
     get_settings.cache_clear()
     torch.set_num_threads(1)
@@ -210,3 +211,16 @@ def test_published_version_is_what_latest_loads(sft_result, run_root):
     assert version.metrics["sft"]["eval_loss"] == sft_result.metrics["eval_loss"]
     model, tokenizer = load_causal_lm("latest", device="cpu")
     assert model.device.type == "cpu" and model.dtype == torch.float32 and tokenizer.chat_template
+
+
+def test_render_chat_refuses_malformed_messages(sft_result):
+    from llm_engineering.model.chat import render_chat
+    from llm_engineering.model.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(sft_result.model_dir)
+    with pytest.raises(ValueError, match="role"):
+        render_chat(tokenizer, [{"role": "wizard", "content": "hi"}])
+    with pytest.raises(ValueError, match="no chat messages"):
+        render_chat(tokenizer, [])
+    with pytest.raises(ValueError, match="'role' and 'content'"):
+        render_chat(tokenizer, [{"text": "hi"}])

@@ -179,3 +179,16 @@ def test_packed_loss_and_fused_gradients_match_separate_examples():
     assert float(fused) == pytest.approx(float(plain), rel=1e-6)
     for name, param in model.named_parameters():
         torch.testing.assert_close(param.grad, expected[name], rtol=1e-4, atol=1e-6)
+
+
+def test_model_ids_that_name_nothing_are_clear_errors(tmp_path):
+    from llm_engineering.model.loading import ModelNotFoundError, resolve_model_dir, smollm2_gguf_path
+
+    assert smollm2_gguf_path().name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        resolve_model_dir(str(tmp_path / "no-such-model"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelNotFoundError, match="config.json"):
+        resolve_model_dir(str(tmp_path / "empty"))
+    with pytest.raises(ModelNotFoundError, match="Hugging Face cache"):
+        resolve_model_dir("no-such-org-llm-twin/no-such-model")
