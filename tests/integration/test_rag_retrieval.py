@@ -139,3 +139,12 @@ def test_hybrid_beats_dense_on_keyword_queries(corpus, query, keyword):
     hybrid = retriever().search(query, k=3)
     assert keyword not in dense[0].content  # the English-only embedding misses the exact term
     assert keyword in hybrid[0].content
+
+
+def test_in_memory_dense_search_matches_qdrant_search(corpus):
+    query = "How do I monitor a vector database cluster?"
+    for filters in (None, {"author_id": str(UserDocument.find_by_name("Ada Okafor").id)}, {"category": "posts"}):
+        cached = retriever("dense", dense_in_memory=True).search(query, k=4, filters=filters)
+        qdrant = retriever("dense", dense_in_memory=False).search(query, k=4, filters=filters)
+        assert [c.chunk_id for c in cached] == [c.chunk_id for c in qdrant]
+        assert [round(c.score, 4) for c in cached] == [round(c.score, 4) for c in qdrant]

@@ -7,7 +7,8 @@
    Qdrant memory mode (random unit vectors, text sampled from the dump's sentences), query
    embedding included;
 3. service: /rag latency and generated tokens/s with the local model, over the imported corpus;
-4. concurrency: --clients clients at once on /v1/chat/completions (short max_tokens), errors counted.
+4. concurrency: --clients clients at once on /v1/chat/completions (max_tokens 4, RAG off unless
+   --concurrency-rag), errors counted.
 
 Usage: python -m tools.bench rag [--only quality,latency,service,concurrency] [--workdir DIR]
 """
@@ -43,6 +44,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--rag-requests", type=int, default=5)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument(
+        "--concurrency-rag",
+        action="store_true",
+        help="RAG on for the concurrency part (each prompt then carries ~1.5k context tokens to prefill)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
@@ -236,14 +242,14 @@ def service(args, parts) -> dict:
                 "generation_tokens_per_s_median": round(statistics.median(rates), 2),
             }
         if "concurrency" in parts:
-            out["concurrency"] = _concurrency(url, questions, args.clients)
+            out["concurrency"] = _concurrency(url, questions, args.clients, args.concurrency_rag)
     finally:
         server.should_exit = True
         thread.join(timeout=30)
     return out
 
 
-def _concurrency(url: str, questions: list[str], clients: int) -> dict:
+def _concurrency(url: str, questions: list[str], clients: int, rag: bool) -> dict:
     import httpx
 
     statuses: list[int] = []
@@ -253,7 +259,11 @@ def _concurrency(url: str, questions: list[str], clients: int) -> dict:
     barrier = threading.Barrier(clients)
 
     def one(i: int) -> None:
-        request = {"messages": [{"role": "user", "content": questions[i % len(questions)]}], "max_tokens": 4}
+        request = {
+            "messages": [{"role": "user", "content": questions[i % len(questions)]}],
+            "max_tokens": 4,
+            "rag": rag,
+        }
         barrier.wait()
         t = time.perf_counter()
         try:
@@ -279,6 +289,7 @@ def _concurrency(url: str, questions: list[str], clients: int) -> dict:
         "clients": clients,
         "requests": clients,
         "max_tokens": 4,
+        "rag": rag,
         "errors": len(errors),
         "error_samples": errors[:3],
         "status_counts": {str(s): statuses.count(s) for s in sorted(set(statuses))},

@@ -6,8 +6,9 @@ sources. Steps, each timed:
 1. self-query: the author named in the question (or given explicitly) becomes an ``author_id``
    filter;
 2. optional query expansion (several phrasings, each searched);
-3. dense search in every embedded collection (the feature pipeline's embedding model) and BM25
-   over the same chunks (``lexical.py``);
+3. dense search in every embedded collection (the feature pipeline's embedding model: exact, over
+   vectors cached in memory in Qdrant local mode, by Qdrant itself with a server) and BM25 over
+   the same chunks (``lexical.py``);
 4. fusion of the rankings: reciprocal-rank fusion (default) or a weighted sum of min-max scaled
    scores, with tunable weights;
 5. reranking (``rerank.py``; default: documents by their best chunk, inside each its chunks by
@@ -47,6 +48,7 @@ class RetrievalConfig:
     expansion: bool = False
     expansion_count: int = 2
     llm_self_query: bool = False
+    dense_in_memory: bool = True  # exact search over cached vectors (Qdrant local mode only)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -71,6 +73,7 @@ class RetrievalConfig:
             expansion=s.QUERY_EXPANSION,
             expansion_count=s.QUERY_EXPANSION_COUNT,
             llm_self_query=s.SELF_QUERY_LLM,
+            dense_in_memory=not s.QDRANT_URL,
         )
         values.update(overrides)
         return cls(**values)
@@ -155,7 +158,7 @@ class ContextRetriever:
 
             expander = QueryExpander(self._get_llm(), self.config.expansion_count)
         self.expander = expander
-        self.lexical = LexicalIndexCache()
+        self.lexical = LexicalIndexCache(with_vectors=self.config.dense_in_memory)
 
     def _get_llm(self):
         if self._llm is None:
@@ -259,6 +262,8 @@ class ContextRetriever:
         t = time.perf_counter()
         vector = self.embedder.encode([text])[0].tolist()
         timings["embed"] = timings.get("embed", 0.0) + _ms(t)
+        if self.config.dense_in_memory:
+            return self.lexical.get().dense_search(vector, self.config.candidates, filters)
         payload_filters = {key: value for key, value in filters.items() if key != "category"}
         hits: list[tuple[EmbeddedChunk, float]] = []
         for cls in self._classes(filters):
