@@ -140,7 +140,13 @@ _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 
 
 def _json_objects(text: str) -> list[Any]:
-    """Every JSON object that can be recovered from a reply, outermost first."""
+    """JSON objects recovered from a reply: the project's JSON finder first (whole reply, fenced
+    block, first decodable value), then repairs of common slips (trailing commas, single quotes)."""
+    from llm_engineering.application.dataset.parsing import find_json
+
+    value = find_json(text)
+    if isinstance(value, dict):
+        return [value]
     candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
     found: list[Any] = []
     for candidate in candidates:
