@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     TRAINING_MAX_STEPS: int | None = Field(
         None, ge=1, description="When set, caps SFT and DPO at this many optimiser steps (quick runs)."
     )
+    TRAINING_FORCE: bool = Field(
+        False, description="Retrain even when the datasets and training config match the newest version."
+    )
 
     # --- datasets --------------------------------------------------------------------------
     DATASET_DIR: Path | None = Field(

@@ -1,7 +1,9 @@
 """The training pipeline: SFT on the instruct dataset, DPO from the SFT model, one registry version.
 
 Run: ``poe run-training-pipeline`` (``python -m tools.run training``) with ``configs/training.yaml``.
-``TRAINING_MAX_STEPS=5`` in the environment caps both stages for a quick run.
+``TRAINING_MAX_STEPS=5`` in the environment caps both stages for a quick run. When the datasets and
+config match the newest registry version, nothing is trained and that version is reused
+(``TRAINING_FORCE=true`` retrains).
 """
 
 from typing import Any
@@ -9,8 +11,13 @@ from typing import Any
 from zenml import pipeline
 
 from llm_engineering.model.finetuning.data import find_dataset
-from llm_engineering.model.finetuning.twin import TrainingConfig, apply_max_steps_override
-from steps.training import register_model, train_dpo, train_sft
+from llm_engineering.model.finetuning.twin import (
+    TrainingConfig,
+    apply_max_steps_override,
+    training_fingerprint,
+    unchanged_version,
+)
+from steps.training import register_model, reuse_model_version, train_dpo, train_sft
 
 
 @pipeline
@@ -22,6 +29,11 @@ def training(instruct_dataset: str = "", preference_dataset: str = "", training:
     instruct_dataset = str(find_dataset(instruct_dataset, "instruct"))
     if config.run_dpo:
         preference_dataset = str(find_dataset(preference_dataset, "preference"))
+    fingerprint = training_fingerprint(config, instruct_dataset, preference_dataset)
+    reused = unchanged_version(fingerprint)
+    if reused is not None:  # same datasets and config as the newest version: nothing to train
+        reuse_model_version(version=reused.version)
+        return
     sft = train_sft(instruct_dataset=instruct_dataset, training=params)
     dpo = train_dpo(sft_result=sft, preference_dataset=preference_dataset, training=params) if config.run_dpo else None
-    register_model(sft_result=sft, dpo_result=dpo, training=params)
+    register_model(sft_result=sft, dpo_result=dpo, training=params, fingerprint=fingerprint)

@@ -104,6 +104,20 @@ def test_training_pipeline_registers_a_model_version(tmp_path, data_dir, tmp_pat
     registry = info["model_metadata"]["registry"]
     assert registry["version"] == "v0001" and registry["sft/global_step"] == 1
 
+    # Same datasets and config: the run reuses v0001 instead of training again.
+    again = subprocess.run(
+        [sys.executable, "-m", "tools.run", "training", "--config", str(config_file)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert not (data_dir / "models" / "registry" / "v0002").exists()
+    read = subprocess.run([sys.executable, "-c", READ_MODEL], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert json.loads(read.stdout.strip().splitlines()[-1])["steps"] == ["reuse_model_version"]
+
 
 def test_training_pipeline_with_a_missing_dataset_fails_clearly(tmp_path, data_dir):
     config = yaml.safe_load((ROOT / "configs" / "training.yaml").read_text())

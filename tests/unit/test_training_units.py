@@ -192,3 +192,26 @@ def test_model_ids_that_name_nothing_are_clear_errors(tmp_path):
         resolve_model_dir(str(tmp_path / "empty"))
     with pytest.raises(ModelNotFoundError, match="Hugging Face cache"):
         resolve_model_dir("no-such-org-llm-twin/no-such-model")
+
+
+def test_unchanged_datasets_and_config_reuse_the_newest_version(monkeypatch, tmp_path):
+    from llm_engineering.model.finetuning.twin import training_fingerprint, unchanged_version
+    from llm_engineering.settings import get_settings
+
+    config = TrainingConfig.from_dict({"sft": {"max_steps": 3}})
+    fingerprint = training_fingerprint(config, tmp_path / "instruct/abc", tmp_path / "preference/def")
+    assert unchanged_version(fingerprint) is None  # empty registry
+    registry = get_registry()
+    version = registry.publish(
+        _fake_version_folder(registry), metrics={}, config=config.to_dict(), manifest={"fingerprint": fingerprint}
+    )
+    assert unchanged_version(fingerprint) == version
+    # bookkeeping options do not matter; the datasets and training knobs do
+    renamed = TrainingConfig.from_dict({"sft": {"max_steps": 3}, "run_name": "other", "resume": False})
+    assert training_fingerprint(renamed, tmp_path / "instruct/abc", tmp_path / "preference/def") == fingerprint
+    assert training_fingerprint(config, tmp_path / "instruct/xyz", tmp_path / "preference/def") != fingerprint
+    longer = TrainingConfig.from_dict({"sft": {"max_steps": 4}})
+    assert training_fingerprint(longer, tmp_path / "instruct/abc", tmp_path / "preference/def") != fingerprint
+    monkeypatch.setenv("TRAINING_FORCE", "true")
+    get_settings.cache_clear()
+    assert unchanged_version(fingerprint) is None

@@ -4,10 +4,15 @@ Each stage works in ``DATA_DIR/models/runs/<run_name>/<stage>``. A stage that fi
 ``stage.json`` exists) is not repeated, and an interrupted stage continues from its last
 checkpoint, so re-running after a crash picks up where it stopped. Publishing moves the final
 model, the adapters and the metrics into a new registry version and clears the run folder.
+
+A version records the fingerprint of what made it (datasets + training config); a run whose
+fingerprint matches the newest version reuses it instead of training again, unless forced.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -85,7 +90,28 @@ def dpo_stage(preference_dataset, sft: StageResult, config: TrainingConfig) -> S
     return run_dpo(preference_dataset, config.dpo, model_id=Path(sft.model_dir), output_dir=out, resume=config.resume)
 
 
-def publish(stages: list[StageResult], config: TrainingConfig) -> ModelVersion:
+def training_fingerprint(config: TrainingConfig, instruct_dataset, preference_dataset) -> str:
+    """What determines the trained model: the config (less run bookkeeping) and the dataset versions."""
+    relevant = {k: v for k, v in config.to_dict().items() if k not in ("run_name", "resume", "keep_run_dir")}
+    payload = {
+        "config": relevant,
+        "instruct": str(instruct_dataset),
+        "preference": str(preference_dataset) if config.run_dpo else None,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def unchanged_version(fingerprint: str) -> ModelVersion | None:
+    """The newest registry version when it was trained from the same fingerprint (and not forced)."""
+    if get_settings().TRAINING_FORCE:
+        return None
+    latest = get_registry().latest()
+    if latest is not None and latest.manifest.get("fingerprint") == fingerprint:
+        return latest
+    return None
+
+
+def publish(stages: list[StageResult], config: TrainingConfig, fingerprint: str | None = None) -> ModelVersion:
     """Move the last stage's merged model and every adapter into a new registry version."""
     if not stages:
         raise ValueError("no finished training stage to publish")
@@ -106,6 +132,7 @@ def publish(stages: list[StageResult], config: TrainingConfig) -> ModelVersion:
                 "run_name": config.run_name,
                 "base_model": config.model_id or "SmolLM2-135M-Instruct",
                 "stages": [s.stage for s in stages],
+                "fingerprint": fingerprint,
             },
         )
     except BaseException:
@@ -149,10 +176,17 @@ def train_twin(instruct_dataset, preference_dataset, config: TrainingConfig | di
     """SFT on the instruct dataset, DPO on the preference dataset, one new registry version."""
     if not isinstance(config, TrainingConfig):
         config = TrainingConfig.from_dict(config)
+    fingerprint = None
+    if isinstance(instruct_dataset, (str, Path)):  # a dataset folder names its version
+        fingerprint = training_fingerprint(config, instruct_dataset, preference_dataset)
+        reused = unchanged_version(fingerprint)
+        if reused is not None:
+            logger.info("datasets and config unchanged since {}: reusing it", reused.version)
+            return reused
     stages = [sft_stage(instruct_dataset, config)]
     if config.run_dpo:
         stages.append(dpo_stage(preference_dataset, stages[0], config))
-    return publish(stages, config)
+    return publish(stages, config, fingerprint=fingerprint)
 
 
 def apply_max_steps_override(config: TrainingConfig) -> TrainingConfig:
