@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
 os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# One converted base model for the whole suite (and for later runs on the same machine): the
+# GGUF → Hugging Face conversion takes ~20 s, so tests never repeat it per module.
+os.environ.setdefault(
+    "MODEL_CACHE_DIR",
+    os.environ.get("LLM_TWIN_TEST_MODEL_CACHE") or os.path.join(tempfile.gettempdir(), "llm_twin_test_models"),
+)
 
 
 def reset_factories() -> None:

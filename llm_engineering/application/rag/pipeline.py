@@ -44,9 +44,9 @@ class TwinRAG:
     @property
     def llm(self) -> LLMClient:
         if self._llm is None:
-            from llm_engineering.infrastructure.llm import get_llm
+            from llm_engineering.infrastructure.llm import get_twin_llm
 
-            self._llm = get_llm()
+            self._llm = get_twin_llm()
         return self._llm
 
     @property

@@ -179,7 +179,7 @@ def create_app(
     rag_by_default: bool = True,
     warmup: bool = False,
 ) -> FastAPI:
-    """Build the service. ``llm``/``rag`` default to ``get_llm()`` and a ``TwinRAG`` over the stores."""
+    """Build the service. ``llm``/``rag`` default to ``get_twin_llm()`` and a ``TwinRAG`` over the stores."""
     from llm_engineering.settings import get_settings
 
     settings = settings or get_settings()

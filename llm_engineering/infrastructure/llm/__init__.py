@@ -34,4 +34,16 @@ def get_llm(model_id: str | None = None) -> LLMClient:
     return LocalLLM(model_id)
 
 
-__all__ = ["ChatResult", "LLMClient", "LLMError", "Message", "TextStream", "get_llm"]
+def get_twin_llm() -> LLMClient:
+    """The model that answers as the twin (RAG, the service): ``LLM_MODEL_ID`` when set, else the
+    newest tuned version in the registry (the base model until one exists). A remote
+    ``LLM_BASE_URL`` server decides for itself when ``LLM_MODEL_ID`` is empty."""
+    from llm_engineering.settings import get_settings
+
+    settings = get_settings()
+    if settings.LLM_BASE_URL or settings.LLM_MODEL_ID:
+        return get_llm()
+    return get_llm("latest")
+
+
+__all__ = ["ChatResult", "LLMClient", "LLMError", "Message", "TextStream", "get_llm", "get_twin_llm"]
