@@ -1,7 +1,8 @@
 """Retrieval quality on a question set with known sources.
 
-Each row has ``question`` and ``link`` (the document that answers it), optionally ``evidence`` (a
-short phrase of the answer) and ``author``. For each question the retriever returns
+Each row has ``question`` and ``link`` (the document that answers it; a path without a scheme is
+a local file relative to the QA file), optionally ``evidence`` (a short phrase of the answer) and
+``author``. For each question the retriever returns
 ``max(ks) × max_per_document`` chunks; documents are ranked by their first chunk in that list.
 
 * recall@k: share of questions whose document is among the first k distinct documents;
@@ -18,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from llm_engineering.application.crawlers.base import file_link
 from llm_engineering.domain.identity import canonical_link
 
 
@@ -39,10 +41,19 @@ def load_qa(path: str | Path) -> list[dict[str, Any]]:
             raise QAFileError(f"{path}:{number}: not JSON ({exc.msg})") from None
         if not isinstance(row, dict) or not str(row.get("question", "")).strip() or not row.get("link"):
             raise QAFileError(f"{path}:{number}: each line needs a non-empty 'question' and a 'link'")
+        row["link"] = _resolve_local_link(str(row["link"]), path.parent)
         rows.append(row)
     if not rows:
         raise QAFileError(f"{path} holds no questions")
     return rows
+
+
+def _resolve_local_link(link: str, base: Path) -> str:
+    """A link without a scheme names a local file relative to the QA file: its ``file://`` URI,
+    as the local-files crawler stores it."""
+    if "://" in link:
+        return link
+    return file_link(base / link)
 
 
 def normalise_text(text: str) -> str:
