@@ -45,3 +45,23 @@ def data_dir(tmp_path, monkeypatch):
     reset_factories()
     yield folder
     reset_factories()
+
+
+LOOPBACK_ONLY = "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"
+
+
+def open_chromium():
+    """Headless Chromium through the project's own launcher, resolving only loopback hosts.
+
+    Skips the calling test with the reason when Chromium or its driver is not installed.
+    """
+    from llm_engineering.infrastructure.browser import chromium_problem, start_browser
+    from llm_engineering.settings import load_settings
+
+    settings = load_settings(CHROMIUM_HOST_RESOLVER_RULES=LOOPBACK_ONLY, CRAWL_TIMEOUT_S=60)
+    problem = chromium_problem(settings)
+    if problem:
+        pytest.skip(problem)
+    driver = start_browser(settings)
+    driver.set_window_size(1400, 900)
+    return driver

@@ -111,6 +111,9 @@ def main(
     except LLMTwinError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None
+    except Exception as exc:  # a step failed: ZenML has logged its details above
+        typer.secho(f"error: {pipeline} failed: {type(exc).__name__}: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
     for name, seconds, status in timings:
         typer.echo(f"{name:<32} {status.rsplit('.', 1)[-1]:<10} {seconds:8.1f}s")
     typer.echo(f"{'total':<32} {'':<10} {time.perf_counter() - started:8.1f}s")

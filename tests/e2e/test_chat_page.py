@@ -1,39 +1,16 @@
 """The web chat page in real headless Chromium: type a question, watch the answer stream in with
 its sources."""
 
-import shutil
-
 import pytest
+from conftest import open_chromium
 from fixtures.rag.support import load_fixture_corpus, local_llm, serve_in_thread
 
 pytestmark = pytest.mark.slow
 
-CHROMEDRIVER = "/usr/bin/chromedriver"
-
 
 @pytest.fixture(scope="module")
 def browser():
-    if not shutil.which("chromium") or not shutil.which(CHROMEDRIVER):
-        pytest.skip("chromium and chromium-driver are not installed (apt-get install -y chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
+    driver = open_chromium()
     yield driver
     driver.quit()
 

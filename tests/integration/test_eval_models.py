@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from conftest import open_chromium
 
 MODEL_CACHE = Path(os.environ.get("LLM_TWIN_TEST_MODEL_CACHE", Path(tempfile.gettempdir()) / "llm_twin_test_models"))
 ITEMS = [
@@ -167,33 +168,12 @@ def test_report_lives_beside_the_registry_version_with_its_json(evaluated):
     assert "LLM 트윈이란" in Path(paths.review_html).read_text(encoding="utf-8")
 
 
-def _chromium():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
-    ):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-
-
 def test_report_renders_in_headless_chromium_with_tables_and_images(evaluated):
     from selenium.webdriver.common.by import By
 
     if not Path("/usr/bin/chromedriver").exists():
         pytest.fail("chromium-driver is not installed (apt-get install -y chromium chromium-driver)")
-    driver = _chromium()
+    driver = open_chromium()
     try:
         driver.get(Path(evaluated["paths"].html).as_uri())
         assert "Evaluation report: it" in driver.find_element(By.TAG_NAME, "h1").text

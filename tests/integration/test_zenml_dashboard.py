@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import open_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 PIPELINE_NAME = "tiny_dashboard_pipeline"
@@ -70,30 +71,6 @@ def server_cli(env, *args, timeout=120):
     )
 
 
-def start_chromium():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1400,900",
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
-    ):
-        options.add_argument(flag)
-    options.page_load_strategy = "eager"
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-
-
 @pytest.mark.slow
 def test_dashboard_lists_the_pipeline_runs_without_the_onboarding_survey(tmp_path):
     if not (Path("/usr/bin/chromium").is_file() and Path("/usr/bin/chromedriver").is_file()):
@@ -124,7 +101,7 @@ def test_dashboard_lists_the_pipeline_runs_without_the_onboarding_survey(tmp_pat
         status = server_cli(env, "status")
         assert status.returncode == 0 and runs_url in status.stdout
 
-        driver = start_chromium()
+        driver = open_chromium()
         try:
             driver.set_page_load_timeout(30)
             driver.get(runs_url)
