@@ -18,7 +18,10 @@ from llm_engineering.exceptions import ConfigurationError
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
         env_ignore_empty=True,
     )
 
@@ -51,12 +54,13 @@ class Settings(BaseSettings):
     )
 
     # --- remote services (all optional) ----------------------------------------------------
-    OPENAI_API_KEY: SecretStr | None = None
     HUGGINGFACE_ACCESS_TOKEN: SecretStr | None = None
 
     # --- crawling (ETL) --------------------------------------------------------------------
     CRAWL_TIMEOUT_S: float = Field(15.0, gt=0, description="Connect/read timeout of one request or page load.")
-    CRAWL_RETRIES: int = Field(3, ge=1, le=10, description="Attempts per request for transient errors (5xx, 429, timeouts).")
+    CRAWL_RETRIES: int = Field(
+        3, ge=1, le=10, description="Attempts per request for transient errors (5xx, 429, timeouts)."
+    )
     CRAWL_BACKOFF_S: float = Field(0.5, ge=0, description="First wait between attempts; doubles each retry (max 10 s).")
     CRAWL_MAX_BYTES: int = Field(5_000_000, gt=0, description="Largest response body accepted, in bytes.")
     CRAWL_MAX_REDIRECTS: int = Field(10, ge=0, description="Redirects followed before a link fails.")
@@ -92,9 +96,7 @@ class Settings(BaseSettings):
         description="Model to serve/evaluate: empty = base SmolLM2-135M-Instruct, 'latest' = newest "
         "tuned model in the registry, or a Hugging Face id / local folder.",
     )
-    MODEL_CACHE_DIR: Path | None = Field(
-        None, description="Converted base models (default DATA_DIR/models/base)."
-    )
+    MODEL_CACHE_DIR: Path | None = Field(None, description="Converted base models (default DATA_DIR/models/base).")
     MODEL_REGISTRY_DIR: Path | None = Field(
         None, description="Local model registry, one folder per version (default DATA_DIR/models/registry)."
     )
@@ -154,7 +156,6 @@ class Settings(BaseSettings):
     OPIK_WORKSPACE: str = ""
     OPIK_PROJECT_NAME: str = "llm-twin"
 
-
     # --- orchestration ---------------------------------------------------------------------
     ZENML_CONFIG_PATH: Path | None = Field(
         None, description="ZenML global config and SQLite store (default DATA_DIR/zenml)."
@@ -202,9 +203,7 @@ def load_settings(**overrides) -> Settings:
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
             for err in exc.errors(include_input=False, include_url=False)
         )
-        raise ConfigurationError(
-            f"Invalid settings (environment or .env): {problems}. See .env.example."
-        ) from None
+        raise ConfigurationError(f"Invalid settings (environment or .env): {problems}. See .env.example.") from None
 
 
 @lru_cache(maxsize=1)

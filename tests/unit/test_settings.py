@@ -17,7 +17,7 @@ PLANTED = "sk-planted-4f1b2c9d8e7a"
 def test_defaults_need_no_key_and_are_embedded(data_dir):
     s = get_settings()
     assert s.DATABASE_HOST == "" and s.QDRANT_URL == ""
-    assert s.OPENAI_API_KEY is None
+    assert s.LLM_API_KEY is None and s.API_KEY is None
     assert s.warehouse_path == data_dir / "warehouse.sqlite3"
     assert s.qdrant_path == data_dir / "qdrant"
 
@@ -54,10 +54,10 @@ def test_malformed_env_values_name_the_setting(tmp_path, line, name):
 def test_secret_values_never_appear_in_repr_logs_or_errors(tmp_path, monkeypatch, capsys):
     from loguru import logger
 
-    monkeypatch.setenv("OPENAI_API_KEY", PLANTED)
+    monkeypatch.setenv("LLM_API_KEY", PLANTED)
     monkeypatch.setenv("QDRANT_API_KEY", PLANTED)
     s = load_settings()
-    assert s.OPENAI_API_KEY.get_secret_value() == PLANTED
+    assert s.LLM_API_KEY.get_secret_value() == PLANTED
     logger.info("settings in use: {}", s)
     texts = [repr(s), str(s), s.model_dump_json(), capsys.readouterr().err]
     # an invalid secret-typed value is reported without echoing it
