@@ -39,22 +39,51 @@ def _stages(config: Path) -> list[dict]:
         path = ROOT / stage.get("config", f"configs/{stage['pipeline']}.yaml")
         if not path.is_file():
             raise ConfigurationError(f"{config}: stage {i} config {path} does not exist")
+        if not isinstance(stage.get("overrides", {}), dict):
+            raise ConfigurationError(f"{config}: stage {i} overrides must be a mapping")
         stage["config"] = path
     return stages
 
 
+def _merge(base: dict, overrides: dict) -> dict:
+    """``overrides`` laid over ``base``: mappings merge key by key, anything else replaces."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _stage_config(stage: dict, folder: Path) -> Path:
+    """The stage's config file, or a copy with the stage's ``overrides`` merged in."""
+    if not stage.get("overrides"):
+        return stage["config"]
+    import yaml
+
+    merged = _merge(yaml.safe_load(stage["config"].read_text(encoding="utf-8")) or {}, stage["overrides"])
+    path = folder / f"{stage['pipeline']}.yaml"
+    path.write_text(yaml.safe_dump(merged, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
 def run_end_to_end(config: Path | None = None, no_cache: bool = False) -> list[tuple[str, float, str]]:
     """Run every stage of the main job in order; returns (pipeline, seconds, status) per stage."""
+    import tempfile
+
     stages = _stages(config or ROOT / "configs" / "end_to_end.yaml")
     timings = []
-    for stage in stages:
-        started = time.perf_counter()
-        typer.secho(f"==> {stage['pipeline']} ({stage['config'].relative_to(ROOT)})", bold=True)
-        run = run_pipeline(stage["pipeline"], stage["config"], no_cache)
-        status = str(getattr(run, "status", "completed"))
-        timings.append((stage["pipeline"], time.perf_counter() - started, status))
-        if not _succeeded(status):
-            break
+    with tempfile.TemporaryDirectory(prefix="llm-twin-stages-") as folder:
+        for stage in stages:
+            started = time.perf_counter()
+            note = " with overrides" if stage.get("overrides") else ""
+            typer.secho(f"==> {stage['pipeline']} ({stage['config'].relative_to(ROOT)}{note})", bold=True)
+            run = run_pipeline(stage["pipeline"], _stage_config(stage, Path(folder)), no_cache)
+            status = str(getattr(run, "status", "completed"))
+            timings.append((stage["pipeline"], time.perf_counter() - started, status))
+            if not _succeeded(status):
+                break
     return timings
 
 
