@@ -135,7 +135,10 @@ class Settings(BaseSettings):
     RAG_LEXICAL_WEIGHT: float = Field(1.0, ge=0, description="Weight of the BM25 ranking.")
     RAG_RRF_K: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     RAG_CANDIDATES: int = Field(50, ge=1, description="Candidates each ranking contributes before fusion.")
-    RAG_MAX_CHUNKS_PER_DOCUMENT: int = Field(3, ge=1, description="Chunks of one document in the context.")
+    RAG_MAX_CHUNKS_PER_DOCUMENT: int = Field(5, ge=1, description="Chunks of one document in the context.")
+    RAG_DOCUMENT_WEIGHT: float = Field(
+        4.0, ge=0, description="How strongly a document's score weighs on its chunks (document reranker)."
+    )
     RAG_RERANKER: str = Field(
         "document", pattern="^(document|diversity)$", description="Cheap reranker when RERANKER_MODEL_ID is empty."
     )

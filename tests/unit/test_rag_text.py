@@ -91,3 +91,48 @@ def test_document_first_orders_documents_by_best_chunk_and_chunks_by_bm25():
     ranked = DocumentFirstReranker(max_per_document=2).rerank("q", fused, k=3)
     assert [c.content for c in ranked] == ["1-1", "1-3", "2-0"]
     assert [c.content for c in DiversityReranker(1).rerank("q", fused, k=3)] == ["1-0", "2-0", "1-1"]
+
+
+def _documents_in_order(chunks):
+    order = []
+    for chunk in chunks:
+        if chunk.document_id not in order:
+            order.append(chunk.document_id)
+    return order
+
+
+def test_document_first_gives_a_far_ahead_document_more_of_the_context():
+    # document 1 far ahead of document 2: its good second and third chunks come before 2's best
+    far = [
+        _chunk(1, 0, 0.9, 6.0),
+        _chunk(2, 0, 0.45, 8.0),
+        _chunk(1, 1, 0.4, 5.0),
+        _chunk(1, 2, 0.3, 4.5),
+        _chunk(1, 3, 0.2, 0.2),
+    ]
+    ranked = DocumentFirstReranker(max_per_document=5).rerank("q", far, k=4)
+    assert [c.content for c in ranked] == ["1-0", "1-1", "1-2", "2-0"]
+    # the same chunks with document 2 close behind: its best chunk comes second
+    close = [c.model_copy(update={"score": 0.88}) if c.document_id == far[1].document_id else c for c in far]
+    ranked = DocumentFirstReranker(max_per_document=5).rerank("q", close, k=4)
+    assert [c.content for c in ranked] == ["1-0", "2-0", "1-1", "1-2"]
+    assert ranked[0].rerank_score == 1.0 and ranked[1].rerank_score < 1.0
+
+
+def test_document_first_keeps_the_order_of_documents():
+    fused = [_chunk(doc, i, 1.0 - 0.1 * doc - 0.01 * i, float(5 - i)) for doc in range(1, 5) for i in range(3)]
+    ranked = DocumentFirstReranker(max_per_document=3, document_weight=1.0).rerank("q", fused, k=12)
+    assert _documents_in_order(ranked) == _documents_in_order(fused)
+    assert len(ranked) == 12
+
+
+def test_document_first_orders_a_document_without_bm25_hits_by_fused_score():
+    fused = [_chunk(1, 0, 0.9, 2.0), _chunk(2, 3, 0.8, None), _chunk(2, 1, 0.5, None), _chunk(1, 1, 0.1, None)]
+    ranked = DocumentFirstReranker(max_per_document=2).rerank("q", fused, k=4)
+    assert [c.content for c in ranked] == ["1-0", "2-3", "2-1", "1-1"]
+    assert DocumentFirstReranker().rerank("q", [], k=3) == []
+
+
+def test_document_first_rejects_a_negative_document_weight():
+    with pytest.raises(ValueError, match="document_weight"):
+        DocumentFirstReranker(document_weight=-1.0)

@@ -12,7 +12,7 @@ sources. Steps, each timed:
 4. fusion of the rankings: reciprocal-rank fusion (default) or a weighted sum of min-max scaled
    scores, with tunable weights;
 5. reranking (``rerank.py``; default: documents by their best chunk, inside each its chunks by
-   BM25, at most N per document).
+   BM25, at most N per document, the context shared among documents by their scores).
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ class RetrievalConfig:
     lexical_weight: float = 1.0
     rrf_k: int = 60
     candidates: int = 50
-    max_per_document: int = 3
+    max_per_document: int = 5
+    document_weight: float = 4.0  # how strongly a document's score weighs on its chunks
     reranker: str = "document"  # document | diversity (ignored when reranker_model_id is set)
     reranker_model_id: str = ""
     expansion: bool = False
@@ -68,6 +69,7 @@ class RetrievalConfig:
             rrf_k=s.RAG_RRF_K,
             candidates=s.RAG_CANDIDATES,
             max_per_document=s.RAG_MAX_CHUNKS_PER_DOCUMENT,
+            document_weight=s.RAG_DOCUMENT_WEIGHT,
             reranker=s.RAG_RERANKER,
             reranker_model_id=s.RERANKER_MODEL_ID,
             expansion=s.QUERY_EXPANSION,
@@ -151,7 +153,10 @@ class ContextRetriever:
             author_detector = LLMAuthorDetector(self._get_llm(), self.names)
         self.author_detector = author_detector or self.names
         self.reranker = reranker or build_reranker(
-            self.config.reranker_model_id, self.config.max_per_document, self.config.reranker
+            self.config.reranker_model_id,
+            self.config.max_per_document,
+            self.config.reranker,
+            self.config.document_weight,
         )
         if expander is None and self.config.expansion:
             from llm_engineering.application.rag.expansion import QueryExpander
