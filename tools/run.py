@@ -79,8 +79,12 @@ def run_end_to_end(config: Path | None = None, no_cache: bool = False) -> list[t
             started = time.perf_counter()
             note = " with overrides" if stage.get("overrides") else ""
             typer.secho(f"==> {stage['pipeline']} ({stage['config'].relative_to(ROOT)}{note})", bold=True)
-            run = run_pipeline(stage["pipeline"], _stage_config(stage, Path(folder)), no_cache)
-            status = str(getattr(run, "status", "completed"))
+            try:
+                run = run_pipeline(stage["pipeline"], _stage_config(stage, Path(folder)), no_cache)
+                status = str(getattr(run, "status", "completed"))
+            except Exception as exc:  # the stage failed: say which, keep the timings of the others
+                typer.secho(f"error: {stage['pipeline']} failed: {type(exc).__name__}: {exc}", fg="red", err=True)
+                status = "failed"
             timings.append((stage["pipeline"], time.perf_counter() - started, status))
             if not _succeeded(status):
                 break
