@@ -102,6 +102,17 @@ def _latest_report() -> Path | None:
     return reports[-1] if reports else None
 
 
+def _gate_verdict(report: Path | None) -> str | None:
+    """The regression gate's status and message from the report beside ``report``."""
+    import json
+
+    summary = report.with_name("report.json") if report else None
+    if summary is None or not summary.is_file():
+        return None
+    gate = json.loads(summary.read_text(encoding="utf-8")).get("gate") or {}
+    return f"{gate.get('status', 'unknown')} — {gate.get('message', '')}" if gate else None
+
+
 def run_pipeline(name: str, config: Path | None = None, no_cache: bool = False, run_name: str | None = None):
     """Run one pipeline with its YAML config; returns the ZenML pipeline run."""
     from llm_engineering.exceptions import ConfigurationError
@@ -155,6 +166,9 @@ def main(
     if pipeline == END_TO_END:
         report = _latest_report()
         typer.echo(f"\nevaluation report: {report or 'not found'}")
+        gate = _gate_verdict(report)
+        if gate:
+            typer.echo(f"regression gate:   {gate}")
         typer.echo("chat with the twin:  .venv/bin/poe run-inference-ml-service   then open http://127.0.0.1:8000/")
 
 

@@ -39,6 +39,22 @@ def test_gate_fails_when_tuned_loss_is_higher_than_base():
     assert "/reports/x/report.html" in str(info.value)
 
 
+def test_a_warn_only_gate_reports_the_failure_without_raising():
+    from loguru import logger
+
+    gate = check_gate(_result({"loss": 2.0}, {"loss": 2.3}), _gate(("loss", 0.0)))
+    assert gate.failed
+    messages: list[str] = []
+    handler = logger.add(messages.append, level="WARNING")
+    try:
+        enforce_gate(gate, "/reports/x/report.html", on_failure="warn")
+    finally:
+        logger.remove(handler)
+    assert any("regression gate failed (warn only)" in m for m in messages)
+    with pytest.raises(ConfigurationError, match="on_failure"):
+        load_config({"gate": {"on_failure": "ignore"}})
+
+
 def test_gate_passes_when_tuned_is_better_or_within_tolerance():
     better = check_gate(
         _result({"loss": 2.0, "rouge_l": 0.30}, {"loss": 1.5, "rouge_l": 0.35}), _gate(("loss", 0.0), ("rouge_l", 0.0))

@@ -80,6 +80,9 @@ class GateSettings(BaseModel):
     enabled: bool = True
     baseline: str = "base"
     candidate: str = "tuned"
+    on_failure: Literal["fail", "warn"] = Field(
+        "fail", description="fail: a regression fails the pipeline; warn: it is reported and logged only."
+    )
     rules: list[GateRule] = Field(default_factory=lambda: [GateRule(metric="loss")])
 
 

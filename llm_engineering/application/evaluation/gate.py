@@ -8,6 +8,7 @@ evaluated (no tuned version yet) the gate is skipped and says so.
 
 from __future__ import annotations
 
+from loguru import logger
 from pydantic import BaseModel
 
 from llm_engineering.application.evaluation.config import METRICS, GateSettings
@@ -97,8 +98,13 @@ def check_gate(result, settings: GateSettings) -> GateResult:
     )
 
 
-def enforce_gate(gate: GateResult, report_location: str | None = None) -> None:
-    """Raise ``RegressionGateError`` for a failed gate (the pipeline then fails)."""
+def enforce_gate(gate: GateResult, report_location: str | None = None, on_failure: str = "fail") -> None:
+    """Raise ``RegressionGateError`` for a failed gate (the pipeline then fails);
+    with ``on_failure="warn"`` the failure is logged as a warning instead."""
+    if gate.failed and on_failure == "warn":
+        where = f" (report: {report_location})" if report_location else ""
+        logger.warning("regression gate failed (warn only): {}{}", gate.message, where)
+        return
     if gate.failed:
         where = f" (report: {report_location})" if report_location else ""
         raise RegressionGateError(
