@@ -185,6 +185,10 @@ def clone(url: str, target: Path, timeout_s: float, max_bytes: int) -> None:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+        # git may finish between two polls (or before the first on a busy machine): the limit
+        # still holds, whatever the moment it is noticed.
+        if time.monotonic() - started > timeout_s:
+            raise CrawlError(f"git clone timed out after {timeout_s:g}s: {url}")
         if process.returncode != 0:
             err.seek(0)
             lines = [ln for ln in err.read().decode("utf-8", "replace").splitlines() if ln.strip()]
