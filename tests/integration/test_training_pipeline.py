@@ -25,6 +25,17 @@ print(json.dumps({"model_metadata": {k: v for k, v in version.run_metadata.items
 """
 
 
+def run_training(config_file: Path, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tools.run", "training", "--config", str(config_file)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
 def datasets(folder: Path) -> tuple[Path, Path]:
     instruct = [
         {
@@ -79,14 +90,7 @@ def test_training_pipeline_registers_a_model_version(tmp_path, data_dir, tmp_pat
         "TRAINING_MAX_STEPS": "1",
         "TORCH_NUM_THREADS": "1",
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "tools.run", "training", "--config", str(config_file)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = run_training(config_file, env)
     assert done.returncode == 0, done.stderr[-3000:]
 
     version = data_dir / "models" / "registry" / "v0001"
@@ -105,14 +109,7 @@ def test_training_pipeline_registers_a_model_version(tmp_path, data_dir, tmp_pat
     assert registry["version"] == "v0001" and registry["sft/global_step"] == 1
 
     # Same datasets and config: the run reuses v0001 instead of training again.
-    again = subprocess.run(
-        [sys.executable, "-m", "tools.run", "training", "--config", str(config_file)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    again = run_training(config_file, env)
     assert again.returncode == 0, again.stderr[-3000:]
     assert not (data_dir / "models" / "registry" / "v0002").exists()
     read = subprocess.run([sys.executable, "-c", READ_MODEL], cwd=ROOT, env=env, capture_output=True, text=True)
@@ -130,14 +127,7 @@ def test_training_pipeline_with_a_missing_dataset_fails_clearly(tmp_path, data_d
         "ZENML_CONFIG_PATH": str(tmp_path / "zenml"),
         "ZENML_ANALYTICS_OPT_IN": "false",
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "tools.run", "training", "--config", str(config_file)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_training(config_file, env)
     assert done.returncode != 0
     assert "missing" in done.stderr and "dataset" in done.stderr
     assert not (data_dir / "models" / "registry").exists()
