@@ -4,7 +4,6 @@ Atom feed answered at the link becomes one article per entry."""
 from __future__ import annotations
 
 from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext, CrawlError
-from llm_engineering.application.crawlers.extract import article_content
 from llm_engineering.domain.documents import ArticleDocument, Document, UserDocument
 
 
@@ -24,17 +23,6 @@ class ArticleCrawler(BaseCrawler):
     def page_html(self, html: str, url: str, context: CrawlContext) -> str:
         """The HTML that holds the article (platforms with frames override this)."""
         return html
-
-    def article_from_html(self, html: str, link: str, user: UserDocument) -> ArticleDocument:
-        content, published = article_content(html, link)
-        return ArticleDocument(
-            content=content,
-            platform=self.platform,
-            author_id=user.id,
-            author_full_name=user.full_name,
-            link=link,
-            published_at=published,
-        )
 
 
 __all__ = ["ArticleCrawler", "CrawlError"]

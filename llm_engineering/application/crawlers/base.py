@@ -86,6 +86,21 @@ class BaseCrawler(ABC):
     def crawl(self, link: str, user: UserDocument, context: CrawlContext) -> list[Document]:
         """Fetch the link and return its documents (not saved); raise CrawlError on failure."""
 
+    def article_from_html(self, html: str, link: str, user: UserDocument) -> Document:
+        """One article of this crawler's platform from a page's HTML (main-content extraction)."""
+        from llm_engineering.application.crawlers.extract import article_content
+        from llm_engineering.domain.documents import ArticleDocument
+
+        content, published = article_content(html, link)
+        return ArticleDocument(
+            content=content,
+            platform=self.platform,
+            author_id=user.id,
+            author_full_name=user.full_name,
+            link=link,
+            published_at=published,
+        )
+
 
 def scheme_of(link: str) -> str | None:
     match = _SCHEME.match(link.strip())

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from loguru import logger
 
 from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext, CrawlError
-from llm_engineering.application.crawlers.extract import article_content, looks_like_bot_check
+from llm_engineering.application.crawlers.extract import looks_like_bot_check
 from llm_engineering.application.crawlers.feed import article_from_entry, parse_feed
 from llm_engineering.domain.documents import ArticleDocument, Document, UserDocument
 from llm_engineering.domain.identity import canonical_link
@@ -41,17 +41,7 @@ class MediumCrawler(BaseCrawler):
         if looks_like_bot_check(html):
             logger.info("{}: bot-check page; falling back to the author's RSS feed", link)
             return [self.from_feed(link, user, context, why="bot-check page")]
-        content, published = article_content(html, link)
-        return [
-            ArticleDocument(
-                content=content,
-                platform=self.platform,
-                author_id=user.id,
-                author_full_name=user.full_name,
-                link=link,
-                published_at=published,
-            )
-        ]
+        return [self.article_from_html(html, link, user)]
 
     @staticmethod
     def feed_url(link: str) -> str:

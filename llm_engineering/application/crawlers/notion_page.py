@@ -4,7 +4,6 @@ renders the page with JavaScript, so the crawler waits for the page content to a
 from __future__ import annotations
 
 from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext, CrawlError
-from llm_engineering.application.crawlers.extract import article_content
 from llm_engineering.domain.documents import ArticleDocument, Document, UserDocument
 from llm_engineering.infrastructure.browser import BrowserError
 
@@ -37,14 +36,4 @@ class NotionPageCrawler(BaseCrawler):
                 html = driver.page_source
         except BrowserError as exc:
             raise CrawlError(str(exc)) from None
-        content, published = article_content(html, link)
-        return [
-            ArticleDocument(
-                content=content,
-                platform=self.platform,
-                author_id=user.id,
-                author_full_name=user.full_name,
-                link=link,
-                published_at=published,
-            )
-        ]
+        return [self.article_from_html(html, link, user)]
