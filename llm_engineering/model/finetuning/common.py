@@ -65,6 +65,50 @@ def config_from_dict(cls, data: dict | None):
         raise ConfigurationError(f"invalid {cls.__name__}: {exc}") from None
 
 
+# Fields SFTRunConfig and DPORunConfig share with TRL's configs, under the same names.
+SHARED_TRL_FIELDS = (
+    "learning_rate",
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "per_device_eval_batch_size",
+    "max_length",
+    "warmup_steps",
+    "weight_decay",
+    "lr_scheduler_type",
+    "logging_steps",
+    "save_steps",
+    "save_total_limit",
+    "seed",
+)
+
+
+def trl_args(trl_config_cls, config, output_dir: Path, device: str, **extra):
+    """A TRL config (``SFTConfig``/``DPOConfig``) from a run config's shared fields, the device's
+    precision settings and the stage's own ``extra`` arguments."""
+    shared = {name: getattr(config, name) for name in SHARED_TRL_FIELDS}
+    return trl_config_cls(
+        output_dir=str(output_dir), **shared, **extra, **device_args(device, config.gradient_checkpointing)
+    )
+
+
+def load_for_training(model_id: str | Path | None, device: str | None, lora):
+    """``(base_dir, device, model, tokenizer)``: the model to tune, fp32 master weights for full
+    fine-tuning, 4-bit when the LoRA settings ask for QLoRA."""
+    import torch
+
+    from llm_engineering.model.loading import load_causal_lm, pick_device, resolve_model_dir
+
+    base_dir = Path(model_id) if isinstance(model_id, Path) else resolve_model_dir(model_id)
+    device = pick_device(device)
+    dtype = None if lora.enabled else torch.float32
+    model, tokenizer = load_causal_lm(
+        base_dir, device=device, dtype=dtype, for_training=True, load_in_4bit=lora.load_in_4bit
+    )
+    return base_dir, device, model, tokenizer
+
+
 def device_args(device: str, gradient_checkpointing: bool) -> dict[str, Any]:
     """bf16 autocast and optional gradient checkpointing on CUDA; plain fp32 on CPU."""
     import torch

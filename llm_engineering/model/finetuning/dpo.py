@@ -14,7 +14,6 @@ from loguru import logger
 from llm_engineering.model.finetuning import common
 from llm_engineering.model.finetuning.data import PREFERENCE_COLUMNS, eval_subset, load_splits
 from llm_engineering.model.finetuning.lora import LoraSettings
-from llm_engineering.model.loading import load_causal_lm, pick_device, resolve_model_dir
 
 
 @dataclass
@@ -49,25 +48,7 @@ class DPORunConfig:
     def trl_args(self, output_dir: Path, device: str):
         from trl import DPOConfig
 
-        return DPOConfig(
-            output_dir=str(output_dir),
-            beta=self.beta,
-            learning_rate=self.learning_rate,
-            num_train_epochs=self.num_train_epochs,
-            max_steps=self.max_steps,
-            per_device_train_batch_size=self.per_device_train_batch_size,
-            gradient_accumulation_steps=self.gradient_accumulation_steps,
-            per_device_eval_batch_size=self.per_device_eval_batch_size,
-            max_length=self.max_length,
-            warmup_steps=self.warmup_steps,
-            weight_decay=self.weight_decay,
-            lr_scheduler_type=self.lr_scheduler_type,
-            logging_steps=self.logging_steps,
-            save_steps=self.save_steps,
-            save_total_limit=self.save_total_limit,
-            seed=self.seed,
-            **common.device_args(device, self.gradient_checkpointing),
-        )
+        return common.trl_args(DPOConfig, self, output_dir, device, beta=self.beta)
 
 
 def run_dpo(
@@ -80,7 +61,6 @@ def run_dpo(
     device: str | None = None,
 ) -> common.StageResult:
     """DPO on the preference ``dataset``, from ``model_id`` (normally the SFT stage's merged model)."""
-    import torch
     from trl import DPOTrainer
 
     config = config or DPORunConfig()
@@ -88,12 +68,7 @@ def run_dpo(
     eval_data = eval_subset(data, config.max_eval_samples)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    base_dir = model_id if isinstance(model_id, Path) else resolve_model_dir(model_id)
-    device = pick_device(device)
-    dtype = None if config.lora.enabled else torch.float32
-    model, tokenizer = load_causal_lm(
-        base_dir, device=device, dtype=dtype, for_training=True, load_in_4bit=config.lora.load_in_4bit
-    )
+    base_dir, device, model, tokenizer = common.load_for_training(model_id, device, config.lora)
     progress = common.Progress("dpo")
     checkpoints = output_dir / "checkpoints"
     trainer = DPOTrainer(
@@ -112,7 +87,7 @@ def run_dpo(
     eval_metrics = trainer.evaluate(eval_data) if eval_data is not None else {}
 
     model_dir, adapter_dir = common.save_outputs(
-        trainer, tokenizer, base_dir=Path(base_dir), output_dir=output_dir, lora=config.lora
+        trainer, tokenizer, base_dir=base_dir, output_dir=output_dir, lora=config.lora
     )
     rewards = {k: float(v) for k, v in eval_metrics.items() if "reward" in k or k == "eval_loss"}
     metrics = common.stage_metrics(
@@ -129,7 +104,7 @@ def run_dpo(
         resumed=resuming,
         config=asdict(config),
     )
-    result = common.StageResult("dpo", output_dir, model_dir, adapter_dir, Path(base_dir), metrics)
+    result = common.StageResult("dpo", output_dir, model_dir, adapter_dir, base_dir, metrics)
     result.write()
     logger.info("DPO done: {} steps, eval {}", metrics["global_step"], rewards)
     return result

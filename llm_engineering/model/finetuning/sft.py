@@ -14,7 +14,6 @@ from loguru import logger
 from llm_engineering.model.finetuning import common
 from llm_engineering.model.finetuning.data import INSTRUCT_COLUMNS, eval_subset, load_splits
 from llm_engineering.model.finetuning.lora import LoraSettings
-from llm_engineering.model.loading import load_causal_lm, pick_device, resolve_model_dir
 
 
 @dataclass
@@ -52,26 +51,7 @@ class SFTRunConfig:
     def trl_args(self, output_dir: Path, device: str):
         from trl import SFTConfig
 
-        return SFTConfig(
-            output_dir=str(output_dir),
-            learning_rate=self.learning_rate,
-            num_train_epochs=self.num_train_epochs,
-            max_steps=self.max_steps,
-            per_device_train_batch_size=self.per_device_train_batch_size,
-            gradient_accumulation_steps=self.gradient_accumulation_steps,
-            per_device_eval_batch_size=self.per_device_eval_batch_size,
-            max_length=self.max_length,
-            packing=self.packing,
-            warmup_steps=self.warmup_steps,
-            weight_decay=self.weight_decay,
-            lr_scheduler_type=self.lr_scheduler_type,
-            logging_steps=self.logging_steps,
-            save_steps=self.save_steps,
-            save_total_limit=self.save_total_limit,
-            seed=self.seed,
-            completion_only_loss=True,
-            **common.device_args(device, self.gradient_checkpointing),
-        )
+        return common.trl_args(SFTConfig, self, output_dir, device, packing=self.packing, completion_only_loss=True)
 
 
 def run_sft(
@@ -89,7 +69,6 @@ def run_sft(
     checkpoints under ``output_dir/checkpoints``; with ``resume`` an interrupted run continues from
     its last checkpoint.
     """
-    import torch
     from trl import SFTTrainer
 
     config = config or SFTRunConfig()
@@ -97,12 +76,7 @@ def run_sft(
     eval_data = eval_subset(data, config.max_eval_samples)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    base_dir = model_id if isinstance(model_id, Path) else resolve_model_dir(model_id)
-    device = pick_device(device)
-    dtype = None if config.lora.enabled else torch.float32  # full fine-tuning keeps fp32 master weights
-    model, tokenizer = load_causal_lm(
-        base_dir, device=device, dtype=dtype, for_training=True, load_in_4bit=config.lora.load_in_4bit
-    )
+    base_dir, device, model, tokenizer = common.load_for_training(model_id, device, config.lora)
     progress = common.Progress("sft")
     checkpoints = output_dir / "checkpoints"
     trainer = SFTTrainer(
@@ -128,7 +102,7 @@ def run_sft(
     eval_after = common.evaluate(trainer, eval_data)
 
     model_dir, adapter_dir = common.save_outputs(
-        trainer, tokenizer, base_dir=Path(base_dir), output_dir=output_dir, lora=config.lora
+        trainer, tokenizer, base_dir=base_dir, output_dir=output_dir, lora=config.lora
     )
     metrics = common.stage_metrics(
         "sft",
@@ -144,7 +118,7 @@ def run_sft(
         resumed=resuming,
         config=asdict(config),
     )
-    result = common.StageResult("sft", output_dir, model_dir, adapter_dir, Path(base_dir), metrics)
+    result = common.StageResult("sft", output_dir, model_dir, adapter_dir, base_dir, metrics)
     result.write()
     logger.info("SFT done: {} steps, eval loss {} -> {}", metrics["global_step"], eval_before, eval_after)
     return result
