@@ -142,7 +142,9 @@ class Settings(BaseSettings):
     RAG_RERANKER: str = Field(
         "document", pattern="^(document|diversity)$", description="Cheap reranker when RERANKER_MODEL_ID is empty."
     )
-    RERANKER_MODEL_ID: str = Field("", description="Cross-encoder id/path; empty: the cheap reranker RAG_RERANKER names.")
+    RERANKER_MODEL_ID: str = Field(
+        "", description="Cross-encoder id/path; empty: the cheap reranker RAG_RERANKER names."
+    )
     QUERY_EXPANSION: bool = Field(False, description="Rephrase the question with the LLM and search each.")
     QUERY_EXPANSION_COUNT: int = Field(2, ge=1, le=8, description="Extra phrasings when QUERY_EXPANSION.")
     SELF_QUERY_LLM: bool = Field(False, description="Ask the LLM for the author when no name matches.")

@@ -31,6 +31,15 @@ def test_extracts_respect_bounds_and_cut_korean_between_sentences():
     assert " ".join(pieces).split() == text.split()  # nothing lost, nothing invented
 
 
+def test_long_paragraph_cut_into_sentences_keeps_closing_quotes_and_brackets():
+    sentence = 'She wrote "small models need clean data." (It held up in every run.) Then she moved on. '
+    text = sentence * 30  # one paragraph over max_chars: cut between sentences
+    pieces = [t for _, t in split_text(text, 200, 400)]
+    assert len(pieces) > 3
+    assert " ".join(pieces).split() == text.split()  # every quote and bracket is still there
+    assert all(p.endswith(('data."', "run.)", "on.")) for p in pieces)
+
+
 def test_paragraphs_are_packed_and_headings_recorded():
     paragraphs = [f"Paragraph {i} talks about vector databases and retrieval. " * 4 for i in range(6)]
     text = "# Guide\n\n" + "\n\n".join(paragraphs[:3]) + "\n\n## Retrieval\n\n" + "\n\n".join(paragraphs[3:])

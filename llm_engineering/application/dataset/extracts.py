@@ -19,11 +19,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from llm_engineering.application.evaluation.text import split_sentences
 from llm_engineering.domain.dataset import Extract
 from llm_engineering.domain.identity import id_from
 
 _PARAGRAPH = re.compile(r"\n\s*\n")
-_SENTENCE_END = re.compile(r"(?<=[.!?…。！？])[\"'”’)\]]*\s+")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$")
 
 
@@ -36,10 +36,6 @@ class ExtractConfig(BaseModel):
         if self.min_chars > self.max_chars:
             raise ValueError(f"extracts.min_chars ({self.min_chars}) must not exceed max_chars ({self.max_chars})")
         return self
-
-
-def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
 
 
 def _hard_cut(text: str, limit: int) -> list[str]:
@@ -60,7 +56,7 @@ def _units(paragraph: str, limit: int) -> list[str]:
     if len(paragraph) <= limit:
         return [paragraph]
     units: list[str] = []
-    for sentence in split_sentences(paragraph):
+    for sentence in split_sentences(paragraph, line_breaks=False):
         units.extend([sentence] if len(sentence) <= limit else _hard_cut(sentence, limit))
     return units
 

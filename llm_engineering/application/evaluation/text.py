@@ -1,11 +1,16 @@
-"""Language-agnostic text helpers shared by the evaluation metrics (Hangul, Latin, CJK alike)."""
+"""Language-agnostic text helpers (Hangul, Latin, CJK alike): sentences for the evaluation metrics
+and the dataset extracts, words and punctuation for the metrics."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？…])\s+|\n+")
+_END = "[.!?…。！？]"
+# Whitespace after a sentence end, or after a closing quote or bracket that follows one: the
+# punctuation stays with its sentence.
+_SENTENCE_END = re.compile(rf"(?<={_END})\s+|(?<={_END}[\"'”’)\]])\s+")
+_SENTENCE_OR_LINE_END = re.compile(rf"{_SENTENCE_END.pattern}|\n+")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -13,9 +18,12 @@ def is_hangul(char: str) -> bool:
     return "\uac00" <= char <= "\ud7a3" or "\u1100" <= char <= "\u11ff" or "\u3130" <= char <= "\u318f"
 
 
-def split_sentences(text: str) -> list[str]:
-    """Sentences of a text: split after . ! ? 。 ！ ？ … followed by space, and at line breaks."""
-    return [s.strip() for s in _SENTENCE_END.split(text or "") if s and s.strip()]
+def split_sentences(text: str, line_breaks: bool = True) -> list[str]:
+    """Sentences of a text: cut where whitespace follows . ! ? 。 ！ ？ … (with any closing quote or
+    bracket after it), and at line breaks unless ``line_breaks`` is false. Nothing but the
+    whitespace at a cut is dropped."""
+    pattern = _SENTENCE_OR_LINE_END if line_breaks else _SENTENCE_END
+    return [s.strip() for s in pattern.split(text or "") if s and s.strip()]
 
 
 def words(text: str) -> list[str]:
