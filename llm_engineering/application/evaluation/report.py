@@ -14,22 +14,10 @@ from pydantic import BaseModel
 
 from llm_engineering.application.evaluation.config import METRICS
 from llm_engineering.application.evaluation.judge import RUBRIC
-from llm_engineering.application.evaluation.runner import EvaluationResult, registry_version_dir
+from llm_engineering.application.evaluation.runner import PER_ITEM_METRICS, EvaluationResult, registry_version_dir
 from llm_engineering.settings import get_settings
 
-HEADLINE = [
-    "loss",
-    "perplexity",
-    "rouge_l",
-    "bleu",
-    "chrf",
-    "semantic_similarity",
-    "style_similarity",
-    "stylometry_distance",
-    "judge_accuracy",
-    "judge_style",
-    "faithfulness",
-]
+HEADLINE = ["loss", "perplexity", *PER_ITEM_METRICS[1:]]  # the per-item metrics, perplexity beside loss
 DISTRIBUTIONS = ["loss", "rouge_l", "chrf", "semantic_similarity", "style_similarity", "judge_accuracy"]
 
 
