@@ -98,6 +98,7 @@ def test_evaluate_reports_recall_mrr_and_evidence(corpus):
     assert report["questions"] == 6
     assert report["recall"]["@3"] == 1.0 and report["mrr"] >= 0.9
     assert report["evidence"]["@3"] == 1.0
+    assert report["evidence"]["@1"] == 1.0 and report["evidence_misses"] == []
 
 
 def test_evaluate_scores_a_wrong_link_as_a_miss(corpus, tmp_path):
@@ -107,6 +108,10 @@ def test_evaluate_scores_a_wrong_link_as_a_miss(corpus, tmp_path):
     )
     report = evaluate(load_qa(qa), ks=[1], retriever=retriever())
     assert report["recall"]["@1"] == 0.0 and report["mrr"] == 0.0 and report["evidence"]["@1"] == 0.0
+    assert report["misses"] == [{"question": "LoRA learning rate", "link": "https://nowhere.example/x", "rank": None}]
+    assert report["evidence_misses"] == [
+        {"question": "LoRA learning rate", "evidence": "zzz", "position": None, "rank": None}
+    ]
 
 
 @pytest.mark.parametrize(

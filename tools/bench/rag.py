@@ -129,7 +129,7 @@ def quality(qa: Path) -> dict:
         started = time.perf_counter()
         result = evaluate(rows, (1, 3, 5, 10), retriever)
         result["seconds"] = round(time.perf_counter() - started, 2)
-        result["misses"] = result["misses"][:8]
+        result["misses"], result["evidence_misses"] = result["misses"][:8], result["evidence_misses"][:8]
         out[name] = result
     out["goal"] = {"recall@5": 0.97, "mrr": 0.90, "evidence@5": 0.90}
     return out

@@ -9,6 +9,11 @@ a local file relative to the QA file), optionally ``evidence`` (a short phrase o
 * MRR: mean of 1 / rank of that document (0 when absent);
 * evidence@k: share of questions with evidence whose phrase occurs (case- and
   whitespace-insensitive) in one of the first k chunks.
+
+``misses`` lists the questions whose document is not first (its ``rank``, or null when it was not
+retrieved); ``evidence_misses`` the questions whose phrase is not in the first ``min(ks)`` chunks,
+with the ``position`` of the first chunk holding it (null: in none of the retrieved chunks) and
+the document's rank, which tells a ranking problem from a chunking one.
 """
 
 from __future__ import annotations
@@ -72,7 +77,7 @@ def evaluate(qa_rows: Iterable[dict[str, Any]], ks: Sequence[int] = (1, 3, 5, 10
     depth = ks[-1] * max(1, getattr(getattr(retriever, "config", None), "max_per_document", 1))
     hits = {k: 0 for k in ks}
     evidence_hits = {k: 0 for k in ks}
-    reciprocal, with_evidence, misses = 0.0, 0, []
+    reciprocal, with_evidence, misses, evidence_misses = 0.0, 0, [], []
     rows = list(qa_rows)
     for row in rows:
         chunks = retriever.retrieve(row["question"], k=depth, author=row.get("author") or None).chunks
@@ -89,8 +94,14 @@ def evaluate(qa_rows: Iterable[dict[str, Any]], ks: Sequence[int] = (1, 3, 5, 10
         if row.get("evidence"):
             with_evidence += 1
             phrase = normalise_text(str(row["evidence"]))
+            found = [i for i, c in enumerate(chunks, start=1) if phrase in normalise_text(c.content)]
+            position = found[0] if found else None
             for k in ks:
-                evidence_hits[k] += any(phrase in normalise_text(c.content) for c in chunks[:k])
+                evidence_hits[k] += bool(position and position <= k)
+            if not position or position > ks[0]:
+                evidence_misses.append(
+                    {"question": row["question"], "evidence": row["evidence"], "position": position, "rank": rank}
+                )
         if not rank or rank > ks[0]:
             misses.append({"question": row["question"], "link": gold, "rank": rank})
     n = len(rows)
@@ -101,4 +112,5 @@ def evaluate(qa_rows: Iterable[dict[str, Any]], ks: Sequence[int] = (1, 3, 5, 10
         "evidence": {f"@{k}": round(evidence_hits[k] / with_evidence, 4) if with_evidence else None for k in ks},
         "questions_with_evidence": with_evidence,
         "misses": misses,
+        "evidence_misses": evidence_misses,
     }
