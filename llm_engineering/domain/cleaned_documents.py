@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from pydantic import model_validator
 
 from llm_engineering.domain.base.vector import VectorBaseDocument
-from llm_engineering.domain.types import DataCategory
+from llm_engineering.domain.types import DataCategory, class_for_category
 
 CLEANED_CLASSES: dict[DataCategory, type[CleanedDocument]] = {}
 
@@ -74,8 +74,4 @@ class CleanedRepositoryDocument(CleanedDocument):
 
 def cleaned_class(category: DataCategory | str) -> type[CleanedDocument]:
     """The cleaned-document class of a category; a clear error for an unknown one."""
-    try:
-        return CLEANED_CLASSES[DataCategory(category)]
-    except (KeyError, ValueError):
-        known = ", ".join(sorted(c.value for c in CLEANED_CLASSES))
-        raise ValueError(f"no cleaned-document class for category {category!r} (known: {known})") from None
+    return class_for_category(CLEANED_CLASSES, category, "cleaned-document")

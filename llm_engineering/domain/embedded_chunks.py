@@ -20,7 +20,7 @@ from pydantic import model_validator
 
 from llm_engineering.domain.base.vector import VectorBaseDocument
 from llm_engineering.domain.identity import id_from
-from llm_engineering.domain.types import DataCategory
+from llm_engineering.domain.types import DataCategory, class_for_category
 
 EMBEDDED_CLASSES: dict[DataCategory, type[EmbeddedChunk]] = {}
 
@@ -98,8 +98,4 @@ class EmbeddedRepositoryChunk(EmbeddedChunk):
 
 def embedded_class(category: DataCategory | str) -> type[EmbeddedChunk]:
     """The embedded-chunk class of a category; a clear error for an unknown one."""
-    try:
-        return EMBEDDED_CLASSES[DataCategory(category)]
-    except (KeyError, ValueError):
-        known = ", ".join(sorted(c.value for c in EMBEDDED_CLASSES))
-        raise ValueError(f"no embedded-chunk class for category {category!r} (known: {known})") from None
+    return class_for_category(EMBEDDED_CLASSES, category, "embedded-chunk")

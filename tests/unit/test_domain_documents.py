@@ -98,3 +98,16 @@ def test_save_twice_updates_in_place():
     assert first.id == second.id
     assert ArticleDocument.count() == 1
     assert ArticleDocument.find(link="https://blog.example/p/1").content["Content"] == "고친 본문"
+
+
+@pytest.mark.parametrize("lookup", ["cleaned", "embedded"])
+def test_category_class_lookup_accepts_names_and_rejects_unknown_categories(lookup):
+    from llm_engineering.domain.cleaned_documents import CleanedPostDocument, cleaned_class
+    from llm_engineering.domain.embedded_chunks import EmbeddedPostChunk, embedded_class
+
+    find, post_class = (
+        (cleaned_class, CleanedPostDocument) if lookup == "cleaned" else (embedded_class, EmbeddedPostChunk)
+    )
+    assert find("posts") is find(DataCategory.POSTS) is post_class
+    with pytest.raises(ValueError, match=r"category 'videos' \(known: articles, posts, repositories\)"):
+        find("videos")
