@@ -94,8 +94,7 @@ def evaluate(qa_rows: Iterable[dict[str, Any]], ks: Sequence[int] = (1, 3, 5, 10
         if row.get("evidence"):
             with_evidence += 1
             phrase = normalise_text(str(row["evidence"]))
-            found = [i for i, c in enumerate(chunks, start=1) if phrase in normalise_text(c.content)]
-            position = found[0] if found else None
+            position = next((i for i, c in enumerate(chunks, start=1) if phrase in normalise_text(c.content)), None)
             for k in ks:
                 evidence_hits[k] += bool(position and position <= k)
             if not position or position > ks[0]:
