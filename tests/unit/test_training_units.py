@@ -139,6 +139,7 @@ def test_packing_keeps_examples_apart():
     assert batch.position_ids.tolist() == [[0, 1, 2, 3, 0, 1, 2, 0]]
     # completion targets only, and the last token of an example never predicts the next example
     assert batch.labels.tolist() == [-100, 3, 4, -100, 6, 7, -100, -100]
+    assert batch.label_positions.tolist() == [1, 2, 4, 5]  # where the loss is read, known before the step
     assert batch.cu_seqlens.tolist() == [0, 4, 7, 8]
     assert (batch.n_tokens, batch.n_label_tokens, batch.n_examples) == (7, 4, 2)
 

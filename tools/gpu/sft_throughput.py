@@ -8,9 +8,14 @@ directly. Tokens are counted without padding.
     python tools/gpu/sft_throughput.py --data instruct_datasets.json --model-dir <folder with
         config.json + tokenizer> [--weights] [--steps 60] [--batch 32] --out results.json
 
+Then ``--sweep`` trains the packed model again from the same weights with larger token budgets
+per step (examples per step, learning rate, steps), each scored by the same function, so the
+report can name the fastest run whose eval loss is no worse than the baseline's.
+
 Without ``--weights`` the model is randomly initialised from ``config.json`` (exact for speed;
-for the eval-loss comparison both runs share that initialisation). ``--tiny`` shrinks the model
-for a quick check on a CPU.
+for the eval-loss comparison all runs share that initialisation). ``--tiny`` shrinks the model
+for a quick check on a CPU. ``tools/gpu/prepare.sh`` gathers what a GPU machine without the
+project's environment needs; ``tools/gpu/run.sh`` runs it there.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from llm_engineering.model.finetuning import packed as P  # noqa: E402
 
+# examples per step : learning rate : steps. The baseline's 60 x 32 examples is 0.85 of an epoch.
+DEFAULT_SWEEP = "128:1e-3:20,256:1e-3:16,256:2e-3:16,256:2e-3:32,512:2e-3:16,512:4e-3:16,1024:4e-3:12"
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12}
 
 
@@ -91,24 +98,11 @@ def run_baseline(args, model, tokenizer, train_rows, groups, out_dir: Path) -> d
             return SequentialSampler(self.train_dataset)
 
     marks: list[tuple[int, float, int]] = []
-    profile: dict = {}
 
     class Timer(TrainerCallback):
-        def on_step_begin(self, a, state, control, **kw):
-            if args.profile and state.global_step == args.warmup_measure and "prof" not in profile:
-                profile["prof"] = torch.profiler.profile(
-                    activities=[torch.profiler.ProfilerActivity.CPU]
-                    + ([torch.profiler.ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
-                )
-                profile["prof"].__enter__()
-                profile["t0"] = time.perf_counter()
-
         def on_step_end(self, a, state, control, **kw):
             sync()
             marks.append((state.global_step, time.perf_counter(), state.num_input_tokens_seen))
-            if "prof" in profile and "done" not in profile and state.global_step == args.warmup_measure + 3:
-                profile["prof"].__exit__(None, None, None)
-                profile["done"] = time.perf_counter() - profile["t0"]
 
     cuda = torch.cuda.is_available()
     config = SFTConfig(
@@ -152,9 +146,6 @@ def run_baseline(args, model, tokenizer, train_rows, groups, out_dir: Path) -> d
         "train_loss": round(output.training_loss, 4),
         "padded_tokens_per_step": args.batch * args.max_length,
     }
-    if "prof" in profile:
-        (args.out.parent / "profile_baseline.txt").write_text(profile_table(profile["prof"]), encoding="utf-8")
-        result["profiled_3_steps_s"] = round(profile.get("done", 0.0), 3)
     return result
 
 
@@ -166,10 +157,12 @@ def _steady(marks, skip: int) -> float | None:
     return round((n1 - n0) / (t1 - t0), 1) if t1 > t0 else None
 
 
-def run_packed(args, model, batches, compile_: bool, out_dir: Path, tag: str) -> dict:
+def run_packed(args, model, batches, lr: float, compile_: bool) -> dict:
+    """Train on ``batches`` (one optimiser step each), timing every step after the first few."""
+    warmup = max(1, round(len(batches) * args.warmup / args.steps))  # the baseline's warm-up share
     config = P.PackedSFTConfig(
-        learning_rate=args.lr,
-        warmup_steps=args.warmup if tag == "packed" else max(1, args.warmup * len(batches) // args.steps),
+        learning_rate=lr,
+        warmup_steps=warmup,
         total_steps=len(batches),
         weight_decay=0.0,
         max_grad_norm=1.0,
@@ -178,27 +171,16 @@ def run_packed(args, model, batches, compile_: bool, out_dir: Path, tag: str) ->
     trainer = P.PackedSFT(model, config)
     losses = []
     marks = []
-    prof = None
     sync()
     started = time.perf_counter()
-    compile_s = None
+    first_step_s = None
+    skip = min(args.warmup_measure, len(batches) - 1)
     for i, batch in enumerate(batches, start=1):
-        if args.profile and tag == "packed" and i == args.warmup_measure + 1:
-            prof = torch.profiler.profile(
-                activities=[torch.profiler.ProfilerActivity.CPU]
-                + ([torch.profiler.ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
-            )
-            prof.__enter__()
         losses.append(trainer.step(batch))
-        if prof is not None and i == args.warmup_measure + 3:
-            sync()
-            prof.__exit__(None, None, None)
-            (out_dir / f"profile_{tag}.txt").write_text(profile_table(prof), encoding="utf-8")
-            prof = None
         if i == 1:
             sync()
-            compile_s = round(time.perf_counter() - started, 2)
-        if i in (args.warmup_measure, len(batches)):
+            first_step_s = round(time.perf_counter() - started, 2)
+        if i in (skip, len(batches)):
             sync()
             marks.append((i, time.perf_counter(), sum(b.n_tokens for b in batches[:i])))
     sync()
@@ -207,16 +189,50 @@ def run_packed(args, model, batches, compile_: bool, out_dir: Path, tag: str) ->
     curve = [round(float(x), 4) for x in torch.stack(losses).cpu()]
     return {
         "wall_s": round(wall, 2),
-        "first_step_s": compile_s,
+        "first_step_s": first_step_s,
         "tokens": tokens,
         "tokens_per_second": round(tokens / wall, 1),
-        "steady_tokens_per_second": _steady(marks, args.warmup_measure),
+        "steady_tokens_per_second": _steady(marks, skip),
         "train_loss": round(sum(curve) / len(curve), 4),
         "loss_first_last": [curve[0], curve[-1]],
         "compiled": compile_,
         "steps": len(batches),
         "samples_per_step": batches[0].n_examples,
+        "learning_rate": lr,
+        "warmup_steps": warmup,
     }
+
+
+def profile_packed(model, batches, out: Path, steps: int = 3) -> float:
+    """A profiler table of ``steps`` packed steps, run apart from the timed runs (it slows them)."""
+    trainer = P.PackedSFT(model, P.PackedSFTConfig(total_steps=len(batches)))
+    for batch in batches[:2]:  # warm up outside the trace
+        trainer.step(batch)
+    sync()
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if torch.cuda.is_available():
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    started = time.perf_counter()
+    with torch.profiler.profile(activities=activities) as prof:
+        for batch in batches[2 : 2 + steps]:
+            trainer.step(batch)
+        sync()
+    out.write_text(profile_table(prof), encoding="utf-8")
+    return round(time.perf_counter() - started, 3)
+
+
+def parse_sweep(text: str) -> list[tuple[int, float, int]]:
+    """``"128:1e-3:15,256:2e-3:24"`` -> [(examples per step, learning rate, steps), ...]."""
+    configs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            n, lr, steps = item.split(":")
+            configs.append((int(n), float(lr), int(steps)))
+        except ValueError:
+            raise SystemExit(f"--sweep: {item!r} is not EXAMPLES_PER_STEP:LEARNING_RATE:STEPS") from None
+        if configs[-1][0] < 1 or configs[-1][2] < 1 or configs[-1][1] <= 0:
+            raise SystemExit(f"--sweep: {item!r} needs positive numbers")
+    return configs
 
 
 def main(argv=None) -> None:
@@ -231,10 +247,14 @@ def main(argv=None) -> None:
     parser.add_argument("--warmup", type=int, default=6)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--warmup-measure", type=int, default=5, help="steps left out of steady-state timing")
-    parser.add_argument("--large-budget", type=int, default=4, help="also run N x the samples per step (0: skip)")
-    parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument(
+        "--sweep",
+        default=DEFAULT_SWEEP,
+        help="packed runs with larger token budgets: EXAMPLES_PER_STEP:LR:STEPS,... ('' to skip)",
+    )
+    parser.add_argument("--compile", action="store_true", help="torch.compile the decoder layers of packed runs")
     parser.add_argument("--skip-baseline", action="store_true")
-    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="afterwards, a profiler table of 3 packed steps")
     parser.add_argument("--tiny", action="store_true", help="tiny model, for a CPU check of the script")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -267,7 +287,8 @@ def main(argv=None) -> None:
     groups = P.step_groups(len(train_rows), args.batch, args.steps, args.seed)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     batches = [
-        P.pack([train_tok[i] for i in g], pad_id, pad_to_multiple=256, max_seqlen=args.max_length) for g in groups
+        P.pack([train_tok[i] for i in g], pad_id, pad_to_multiple=256, max_seqlen=args.max_length).pin_memory()
+        for g in groups
     ]
     eval_batches = [P.pack(test_tok[i : i + 32], pad_id, 256) for i in range(0, len(test_tok), 32)]
     lengths = [len(t[0]) for t in train_tok]
@@ -325,56 +346,61 @@ def main(argv=None) -> None:
         torch.cuda.empty_cache() if device == "cuda" else None
         print(json.dumps({"baseline": base}), flush=True)
 
-    args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")  # partial, in case what follows fails
-    compile_ = not args.no_compile and device == "cuda"
-    try:
-        model_p = fresh()
-        ours = run_packed(args, model_p, batches, compile_, out_dir, "packed")
-    except Exception as exc:  # a compile failure must not lose the run: retry eagerly, and say so
-        if not compile_:
-            raise
-        import traceback
+    def save():
+        args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")  # after every run: keep partial results
 
-        traceback.print_exc()
-        print(f"compiled run failed ({type(exc).__name__}: {exc}); retrying eagerly", flush=True)
-        report["compile_error"] = f"{type(exc).__name__}: {str(exc)[:500]}"
-        torch._dynamo.reset()
-        model_p = fresh()
-        ours = run_packed(args, model_p, batches, False, out_dir, "packed")
-    ours["eval_loss"] = round(P.eval_loss(model_p, eval_batches), 4)
-    ours["mfu"] = mfu(ours["steady_tokens_per_second"])
-    report["packed"] = ours
+    def finish(result: dict, model) -> dict:
+        result["eval_loss"] = round(P.eval_loss(model, eval_batches), 4)
+        result["mfu"] = mfu(result["steady_tokens_per_second"])
+        base = report.get("baseline_trl_padded")
+        if base:
+            result["speedup_end_to_end"] = round(result["tokens_per_second"] / base["tokens_per_second"], 2)
+            result["eval_loss_delta"] = round(result["eval_loss"] - base["eval_loss"], 4)
+            result["eval_loss_no_worse"] = result["eval_loss"] <= base["eval_loss"]
+        return result
+
+    save()
+    # 1. the same examples, groups, steps and learning rate as the baseline
+    model_p = fresh()
+    report["packed"] = finish(run_packed(args, model_p, batches, args.lr, args.compile), model_p)
     del model_p
-    print(json.dumps({"packed": ours}), flush=True)
+    save()
+    print(json.dumps({"packed": report["packed"]}), flush=True)
 
-    if args.large_budget > 1:
-        big = args.batch * args.large_budget
-        steps = max(1, args.steps // args.large_budget)
-        groups_big = [sum(groups[i * args.large_budget : (i + 1) * args.large_budget], []) for i in range(steps)]
-        batches_big = [
-            P.pack([train_tok[i] for i in g], pad_id, pad_to_multiple=256, max_seqlen=args.max_length)
-            for g in groups_big
+    # 2. larger token budgets per step: examples per step, learning rate and steps from --sweep
+    report["sweep"] = []
+    for n, lr, steps in parse_sweep(args.sweep):
+        sweep_batches = [
+            P.pack([train_tok[i] for i in g], pad_id, pad_to_multiple=256, max_seqlen=args.max_length).pin_memory()
+            for g in P.step_groups(len(train_rows), n, steps, args.seed)
         ]
-        model_l = fresh()
-        large = run_packed(args, model_l, batches_big, ours["compiled"], out_dir, "packed_large")
-        large["eval_loss"] = round(P.eval_loss(model_l, eval_batches), 4)
-        large["mfu"] = mfu(large["steady_tokens_per_second"])
-        large["note"] = f"{big} samples per step, {steps} steps: the same examples in {args.large_budget}x fewer steps"
-        report["packed_large_budget"] = large
-        del model_l
+        model_s = fresh()
+        try:
+            result = finish(run_packed(args, model_s, sweep_batches, lr, args.compile), model_s)
+        except torch.OutOfMemoryError as exc:
+            result = {"samples_per_step": n, "learning_rate": lr, "steps": steps, "error": str(exc)[:300]}
+        del model_s, sweep_batches
+        if device == "cuda":
+            torch.cuda.empty_cache()
+        report["sweep"].append(result)
+        save()
+        print(json.dumps({"sweep": result}), flush=True)
+
+    if args.profile:
+        report["profiled_3_steps_s"] = profile_packed(fresh(), batches, out_dir / "profile_packed.txt")
 
     if "baseline_trl_padded" in report:
-        b = report["baseline_trl_padded"]
-        report["speedup_steady"] = (
-            round(ours["steady_tokens_per_second"] / b["steady_tokens_per_second"], 2)
-            if b["steady_tokens_per_second"] and ours["steady_tokens_per_second"]
+        runs = [report["packed"], *report["sweep"]]
+        good = [r for r in runs if r.get("eval_loss_no_worse")]
+        best = max(good, key=lambda r: r["tokens_per_second"], default=None)
+        report["best_no_worse"] = (
+            {k: best[k] for k in ("samples_per_step", "learning_rate", "steps", "speedup_end_to_end", "eval_loss")}
+            if best
             else None
         )
-        report["speedup_end_to_end"] = round(ours["tokens_per_second"] / b["tokens_per_second"], 2)
-        report["eval_loss_delta"] = round(ours["eval_loss"] - b["eval_loss"], 4)
     if peak:
         report["mfu_note"] = "model FLOPs (6N + causal attention) per non-padding token / bf16 dense peak"
-    args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    save()
     print(json.dumps(report, indent=2))
 
 

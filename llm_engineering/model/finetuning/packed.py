@@ -22,7 +22,7 @@ import inspect
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -67,22 +67,24 @@ class PackedBatch:
     position_ids: torch.Tensor  # [1, T]
     labels: torch.Tensor  # [T] next-token targets, IGNORE where no loss
     cu_seqlens: torch.Tensor  # [n_docs + 1] int32
+    label_positions: torch.Tensor  # [n_label_tokens] positions whose label is not IGNORE
     max_seqlen: int
     n_tokens: int  # real (non-padding) tokens
     n_label_tokens: int
     n_examples: int
 
+    _TENSORS = ("input_ids", "position_ids", "labels", "cu_seqlens", "label_positions")
+
+    def _map(self, fn) -> PackedBatch:
+        return replace(self, **{name: fn(getattr(self, name)) for name in self._TENSORS})
+
     def to(self, device) -> PackedBatch:
-        return PackedBatch(
-            self.input_ids.to(device, non_blocking=True),
-            self.position_ids.to(device, non_blocking=True),
-            self.labels.to(device, non_blocking=True),
-            self.cu_seqlens.to(device, non_blocking=True),
-            self.max_seqlen,
-            self.n_tokens,
-            self.n_label_tokens,
-            self.n_examples,
-        )
+        """The batch on ``device``; the copies overlap with compute when the batch is pinned."""
+        return self._map(lambda t: t.to(device, non_blocking=True))
+
+    def pin_memory(self) -> PackedBatch:
+        """The batch in page-locked host memory (only where CUDA is available)."""
+        return self._map(torch.Tensor.pin_memory) if torch.cuda.is_available() else self
 
 
 def pack(
@@ -113,14 +115,16 @@ def pack(
         labels.extend([IGNORE] * extra)
         cu.append(padded)
     lengths = [b - a for a, b in zip(cu, cu[1:], strict=False)]
+    positions = [i for i, t in enumerate(labels) if t != IGNORE]
     return PackedBatch(
         torch.tensor([ids], dtype=torch.long),
         torch.tensor([pos], dtype=torch.long),
         torch.tensor(labels, dtype=torch.long),
         torch.tensor(cu, dtype=torch.int32),
+        torch.tensor(positions, dtype=torch.long),
         max(max(lengths), max_seqlen or 0),
         n_tokens,
-        sum(1 for t in labels if t != IGNORE),
+        len(positions),
         len(examples),
     )
 
@@ -252,9 +256,9 @@ def completion_loss(model, batch: PackedBatch, *, chunk_size: int = 4096, fused:
         max_length_k=batch.max_seqlen,
         use_cache=False,
     ).last_hidden_state[0]
-    keep = batch.labels != IGNORE
-    hidden = hidden[keep]
-    targets = batch.labels[keep]
+    # positions known on the host: a boolean mask here would stall the GPU on every step
+    hidden = hidden.index_select(0, batch.label_positions)
+    targets = batch.labels.index_select(0, batch.label_positions)
     weight = model.get_output_embeddings().weight
     normaliser = max(batch.n_label_tokens, 1)
     if fused and torch.is_grad_enabled():
