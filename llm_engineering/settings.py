@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     LLM_TIMEOUT_S: float = Field(120.0, gt=0, description="Per-request timeout for LLM_BASE_URL.")
     LLM_MAX_RETRIES: int = Field(3, ge=1, description="Tries per request to LLM_BASE_URL (exponential backoff).")
     LLM_MAX_CONCURRENCY: int = Field(4, ge=1, description="Parallel requests of one batch to LLM_BASE_URL.")
+    LLM_STOP_REPEATS: bool = Field(
+        True, description="In-process model: end an answer that repeats one block three times running (kept once)."
+    )
     RAG_TOP_K: int = Field(5, ge=1, le=100, description="Chunks of context retrieved per question.")
     RAG_FUSION: str = Field("rrf", pattern="^(rrf|weighted)$", description="rrf or weighted (min-max scores).")
     RAG_DENSE_WEIGHT: float = Field(1.0, ge=0, description="Weight of the dense (embedding) ranking.")

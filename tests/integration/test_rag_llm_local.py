@@ -85,3 +85,34 @@ def test_sampling_parameters_pass_through(llm):
     assert result.completion_tokens <= 8 and result.text
     with pytest.raises(LLMError, match="top_p"):
         llm.chat(QUESTION, top_p=1.5)
+
+
+LOOPING = [{"role": "user", "content": "What is the answer?\n\nThe answer is:"}]  # greedy SmolLM2 loops on this
+
+
+def test_an_answer_stuck_in_a_loop_ends_with_one_copy(llm):
+    llm.stop_repeats = False
+    try:
+        runaway = llm.chat(LOOPING, max_tokens=60)
+    finally:
+        llm.stop_repeats = True
+    assert runaway.finish_reason == "length"
+    assert runaway.text.count("The answer is:") >= 5
+
+    result = llm.chat(LOOPING, max_tokens=60)
+    assert result.finish_reason == "stop"
+    assert result.completion_tokens < 30
+    assert result.text.count("The answer is:") == 1
+    assert runaway.text.startswith(result.text)
+
+
+def test_loop_guard_works_per_row_of_a_batch_and_in_streams(llm):
+    looped, counted = llm.chat_batch([LOOPING, QUESTION], max_tokens=40)
+    assert looped.text.count("The answer is:") == 1 and looped.finish_reason == "stop"
+    assert counted.text == llm.chat(QUESTION, max_tokens=40).text  # the other row is untouched
+
+    stream = llm.stream(LOOPING, max_tokens=60)
+    text = "".join(stream)
+    assert stream.result.finish_reason == "stop"
+    assert stream.result.completion_tokens < 30
+    assert text.count("The answer is:") <= 3  # streamed pieces cannot be taken back

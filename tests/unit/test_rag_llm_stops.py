@@ -2,7 +2,13 @@
 
 import pytest
 
-from llm_engineering.infrastructure.llm.base import LLMError, StopStreamFilter, check_arguments, cut_at_stop
+from llm_engineering.infrastructure.llm.base import (
+    LLMError,
+    StopStreamFilter,
+    check_arguments,
+    cut_at_stop,
+    repeated_tail,
+)
 
 
 def test_cut_at_earliest_stop():
@@ -42,3 +48,20 @@ def test_stream_filter_releases_held_back_prefix_when_it_is_not_a_stop():
 def test_bad_arguments_are_rejected_with_a_clear_message(messages, max_tokens, temperature, top_p, error):
     with pytest.raises(LLMError, match=error):
         check_arguments(messages, max_tokens, temperature, top_p)
+
+
+def test_repeated_tail_keeps_one_copy_of_a_block_repeated_three_times():
+    answer = [7, 8, 9]
+    block = [1, 2, 3, 4, 5]
+    assert repeated_tail(answer + block * 3) == 10  # drop two copies, keep the answer and one block
+    assert repeated_tail(answer + block * 5) == 10  # the shortest repeating block wins: still one copy kept
+    assert repeated_tail([4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4]) == 8  # one token repeated: a 4-token block
+
+
+def test_repeated_tail_leaves_answers_that_do_not_loop():
+    block = [1, 2, 3, 4, 5]
+    assert repeated_tail([]) == 0
+    assert repeated_tail(block * 2) == 0  # said twice is not a loop
+    assert repeated_tail([1, 2, 3] * 3) == 0  # blocks shorter than min_block are legitimate (lists, tables)
+    assert repeated_tail(block * 3 + [6]) == 0  # the model moved on
+    assert repeated_tail(list(range(40))) == 0

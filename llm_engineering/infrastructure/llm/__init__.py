@@ -31,7 +31,7 @@ def get_llm(model_id: str | None = None) -> LLMClient:
         )
     from llm_engineering.infrastructure.llm.local import LocalLLM
 
-    return LocalLLM(model_id)
+    return LocalLLM(model_id, stop_repeats=settings.LLM_STOP_REPEATS)
 
 
 def get_twin_llm() -> LLMClient:

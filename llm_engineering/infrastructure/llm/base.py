@@ -103,6 +103,24 @@ def cut_at_stop(text: str, stop: Sequence[str] | None) -> tuple[str, bool]:
     return text[: min(cuts)], True
 
 
+def repeated_tail(ids: Sequence[int], min_block: int = 4, copies: int = 3) -> int:
+    """How many tokens to drop so that ``ids`` ends with one copy of a block it repeats.
+
+    Greedy decoding of a small model can fall into a loop (``The answer is: The answer is: ...``)
+    that it never leaves. When ``ids`` ends in ``copies`` back-to-back copies of one block of at
+    least ``min_block`` tokens, the answer is the text up to the end of the first copy: returns the
+    length of the other copies (the shortest such block wins); 0 when the end does not repeat.
+    """
+    n = len(ids)
+    for size in range(min_block, n // copies + 1):
+        if ids[n - 1 - size] != ids[n - 1]:  # cheap test before comparing whole blocks
+            continue
+        block = list(ids[n - size :])
+        if all(list(ids[n - (c + 1) * size : n - c * size]) == block for c in range(1, copies)):
+            return (copies - 1) * size
+    return 0
+
+
 class StopStreamFilter:
     """Holds back streamed text that could be the start of a stop string.
 

@@ -23,14 +23,18 @@ from llm_engineering.infrastructure.llm.base import (
     TextStream,
     check_arguments,
     cut_at_stop,
+    repeated_tail,
 )
 
 
 class LocalLLM(LLMClient):
     """Transformers generation in this process (CPU by default)."""
 
-    def __init__(self, model_id: str | None = None, device: str | None = None, batch_size: int = 8) -> None:
+    def __init__(
+        self, model_id: str | None = None, device: str | None = None, batch_size: int = 8, stop_repeats: bool = True
+    ) -> None:
         self.requested_model = model_id
+        self.stop_repeats = stop_repeats  # end answers stuck in a loop (see ``repeated_tail``)
         from llm_engineering.model.loading import BASE_MODEL_NAME
 
         self.model_id = model_id or BASE_MODEL_NAME
@@ -89,6 +93,20 @@ class LocalLLM(LLMClient):
             kwargs.update(stop_strings=stops, tokenizer=tokenizer)
         return kwargs
 
+    def _criteria(self, prompt_width: int, *extra) -> list:
+        """Stopping criteria for ``generate``: ``extra`` plus, when on, the loop check."""
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        class _Loop(StoppingCriteria):
+            """True for the rows whose new tokens end in a repeated block."""
+
+            def __call__(self, input_ids, scores, **_):
+                rows = input_ids[:, prompt_width:].tolist()
+                return torch.tensor([repeated_tail(row) > 0 for row in rows], device=input_ids.device)
+
+        return StoppingCriteriaList([*extra, *([_Loop()] if self.stop_repeats else [])])
+
     # ---- generation --------------------------------------------------------------------------
     def chat(self, messages, *, max_tokens=256, temperature=0.0, top_p=1.0, stop=None) -> ChatResult:
         return self.chat_batch([messages], max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop)[0]
@@ -113,9 +131,9 @@ class LocalLLM(LLMClient):
                     encoded = tokenizer(
                         [prompts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False
                     ).to(model.device)
-                    with torch.inference_mode():
-                        output = model.generate(**encoded, **kwargs)
                     width = encoded["input_ids"].shape[1]
+                    with torch.inference_mode():
+                        output = model.generate(**encoded, **kwargs, stopping_criteria=self._criteria(width))
                     for row, index in enumerate(batch):
                         results[index] = self._result(
                             output[row, width:].tolist(),
@@ -128,17 +146,20 @@ class LocalLLM(LLMClient):
                 tokenizer.padding_side = previous_side
         return [results[i] for i in range(len(prompts))]
 
-    @staticmethod
-    def _result(generated: list[int], prompt_tokens: int, tokenizer, eos_ids: set[int], stop) -> ChatResult:
-        ended = next((i for i, t in enumerate(generated) if t in eos_ids), None)
+    def _result(self, generated: list[int], prompt_tokens: int, tokenizer, eos_ids: set[int], stop) -> ChatResult:
+        # a row that stopped before the others is filled with padding up to the batch's length
+        ends = eos_ids | ({tokenizer.pad_token_id} if tokenizer.pad_token_id is not None else set())
+        ended = next((i for i, t in enumerate(generated) if t in ends), None)
         tokens = generated if ended is None else generated[:ended]
-        text, stopped = cut_at_stop(tokenizer.decode(tokens, skip_special_tokens=True), stop)
-        finish = "stop" if ended is not None or stopped else "length"
+        looped = repeated_tail(tokens) if self.stop_repeats else 0
+        text, stopped = cut_at_stop(tokenizer.decode(tokens[: len(tokens) - looped], skip_special_tokens=True), stop)
+        if looped:
+            logger.debug(f"generation stopped in a loop: {looped} repeated tokens dropped")
         return ChatResult(
             text=text,
             prompt_tokens=prompt_tokens,
-            completion_tokens=len(tokens) + (1 if ended is not None else 0),
-            finish_reason=finish,
+            completion_tokens=len(tokens) + (1 if ended is not None and generated[ended] in eos_ids else 0),
+            finish_reason="stop" if ended is not None or stopped or looped else "length",
         )
 
     def stream(self, messages, *, max_tokens=256, temperature=0.0, top_p=1.0, stop=None) -> TextStream:
@@ -152,7 +173,7 @@ class LocalLLM(LLMClient):
 
     def _stream_pieces(self, stream: TextStream, model, tokenizer, prompt, kwargs, stop) -> Iterator[str]:
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+        from transformers import StoppingCriteria, TextIteratorStreamer
 
         cancelled = threading.Event()
         failure: list[BaseException] = []
@@ -173,7 +194,10 @@ class LocalLLM(LLMClient):
                 try:
                     with torch.inference_mode():
                         model.generate(
-                            **encoded, **kwargs, streamer=streamer, stopping_criteria=StoppingCriteriaList([_Watch()])
+                            **encoded,
+                            **kwargs,
+                            streamer=streamer,
+                            stopping_criteria=self._criteria(int(encoded["input_ids"].shape[1]), _Watch()),
                         )
                 except BaseException as exc:  # re-raised in the reader's thread below
                     failure.append(exc)
@@ -211,9 +235,10 @@ class LocalLLM(LLMClient):
                 raise LLMError(f"generation failed: {type(failure[0]).__name__}: {failure[0]}") from failure[0]
             eos_ids = self._eos_ids(model, tokenizer)
             ended = bool(new_tokens) and new_tokens[-1] in eos_ids
+            looped = self.stop_repeats and repeated_tail(new_tokens) > 0  # the copies were streamed already
             stream.result = ChatResult(
                 text="".join(pieces),
                 prompt_tokens=int(encoded["input_ids"].shape[1]),
                 completion_tokens=len(new_tokens),
-                finish_reason="stop" if ended or filtered.stopped else "length",
+                finish_reason="stop" if ended or filtered.stopped or looped else "length",
             )
