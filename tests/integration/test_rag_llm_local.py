@@ -116,3 +116,14 @@ def test_loop_guard_works_per_row_of_a_batch_and_in_streams(llm):
     assert stream.result.finish_reason == "stop"
     assert stream.result.completion_tokens < 30
     assert text.count("The answer is:") <= 3  # streamed pieces cannot be taken back
+
+
+def test_evaluation_answers_as_the_service_does(llm):
+    from llm_engineering.application.evaluation.generation import generate_batch
+
+    model, tokenizer = llm._ensure_loaded()
+    answers = generate_batch(model, tokenizer, [LOOPING, QUESTION], max_new_tokens=40)
+    served = [llm.chat(LOOPING, max_tokens=40), llm.chat(QUESTION, max_tokens=40)]
+    assert [a[0] for a in answers] == [s.text.strip() for s in served]
+    assert [a[2] for a in answers] == [s.finish_reason for s in served]
+    assert answers[0][0].count("The answer is:") == 1  # the loop guard applies to evaluation too

@@ -87,34 +87,17 @@ def answer_loss(model, tokenizer, messages: Sequence[dict[str, str]], answer: st
     return float(loss.item()), int((target != -100).sum().item())
 
 
-def generate_batch(model, tokenizer, conversations: Sequence[Sequence[dict[str, str]]], max_new_tokens: int):
-    """Greedy answers for a batch of conversations (left padding); returns (text, tokens, reason)."""
-    import torch
+def generate_batch(
+    model, tokenizer, conversations: Sequence[Sequence[dict[str, str]]], max_new_tokens: int, stop_repeats: bool = True
+):
+    """Greedy answers for a batch of conversations, generated exactly as the service generates them
+    (the local backend: same rendering, stops and loop guard); returns (text, tokens, reason)."""
+    from llm_engineering.infrastructure.llm.local import LocalLLM
 
-    prompts = [render_chat(tokenizer, c, add_generation_prompt=True) for c in conversations]
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    try:
-        enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-    finally:
-        tokenizer.padding_side = side
-    with torch.no_grad():
-        out = model.generate(
-            **enc,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-    results = []
-    for row in out[:, enc["input_ids"].shape[1] :].tolist():
-        finished = tokenizer.eos_token_id in row
-        if finished:
-            row = row[: row.index(tokenizer.eos_token_id)]
-        row = [t for t in row if t != tokenizer.pad_token_id]
-        text = tokenizer.decode(row, skip_special_tokens=True).strip()
-        results.append((text, len(row), "stop" if finished else "length"))
-    return results
+    llm = LocalLLM.from_loaded(model, tokenizer, stop_repeats=stop_repeats)
+    llm.batch_size = max(1, len(conversations))
+    results = llm.chat_batch(list(conversations), max_tokens=max_new_tokens)
+    return [(r.text.strip(), r.completion_tokens, r.finish_reason) for r in results]
 
 
 class ItemCache:
@@ -159,10 +142,12 @@ def run_model(
 ) -> ModelRun:
     """Answers and reference loss of one model over ``samples`` (cached per version and item)."""
     from llm_engineering.model.loading import load_causal_lm, resolve_model_dir
+    from llm_engineering.settings import get_settings
 
     model_dir = resolve_model_dir(model_id or None)
     version_key = model_version_key(model_dir)
-    settings_key = hashlib.sha256(json.dumps([max_new_tokens, system_prompt]).encode()).hexdigest()[:12]
+    stop_repeats = get_settings().LLM_STOP_REPEATS  # changes the answers, so part of the cache key
+    settings_key = hashlib.sha256(json.dumps([max_new_tokens, system_prompt, stop_repeats]).encode()).hexdigest()[:12]
     cache = ItemCache(cache_root, version_key, settings_key)
     records = {s.id: cache.get(s) for s in samples}
     need_answer = [s for s in samples if generate and "answer" not in records[s.id]]
@@ -179,7 +164,8 @@ def run_model(
         started = time.perf_counter()
         for i in range(0, len(need_answer), batch_size):
             batch = need_answer[i : i + batch_size]
-            outs = generate_batch(model, tokenizer, [messages_for(s, system_prompt) for s in batch], max_new_tokens)
+            conversations = [messages_for(s, system_prompt) for s in batch]
+            outs = generate_batch(model, tokenizer, conversations, max_new_tokens, stop_repeats)
             for s, (text, n, reason) in zip(batch, outs, strict=True):
                 record = {"answer": text, "completion_tokens": n, "finish_reason": reason}
                 cache.put(s, record)
