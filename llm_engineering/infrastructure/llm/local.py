@@ -164,10 +164,12 @@ class LocalLLM(LLMClient):
         text, stopped = cut_at_stop(tokenizer.decode(tokens[: len(tokens) - looped], skip_special_tokens=True), stop)
         if looped:
             logger.debug(f"generation stopped in a loop: {looped} repeated tokens dropped")
+        # + the end-of-turn token, unless the loop guard ended the row (its filler may equal that token)
+        end_token = ended is not None and generated[ended] in eos_ids and not looped
         return ChatResult(
             text=text,
             prompt_tokens=prompt_tokens,
-            completion_tokens=len(tokens) + (1 if ended is not None and generated[ended] in eos_ids else 0),
+            completion_tokens=len(tokens) + int(end_token),
             finish_reason="stop" if ended is not None or stopped or looped else "length",
         )
 
