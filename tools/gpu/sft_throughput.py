@@ -36,7 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from llm_engineering.model.finetuning import packed as P  # noqa: E402
 
 # examples per step : learning rate : steps. The baseline's 60 x 32 examples is 0.85 of an epoch.
-DEFAULT_SWEEP = "128:1e-3:20,256:1e-3:16,256:2e-3:16,256:2e-3:32,512:2e-3:16,512:4e-3:16,1024:4e-3:12"
+# The compiled run comes last: a slow or failing compile cannot cost the others (each is saved).
+DEFAULT_SWEEP = (
+    "128:1e-3:20,256:1e-3:16,256:2e-3:16,256:2e-3:32,512:2e-3:16,512:4e-3:16,1024:4e-3:12,256:2e-3:16:compile"
+)
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12}
 
 
@@ -221,17 +224,20 @@ def profile_packed(model, batches, out: Path, steps: int = 3) -> float:
     return round(time.perf_counter() - started, 3)
 
 
-def parse_sweep(text: str) -> list[tuple[int, float, int]]:
-    """``"128:1e-3:15,256:2e-3:24"`` -> [(examples per step, learning rate, steps), ...]."""
+def parse_sweep(text: str) -> list[tuple[int, float, int, bool]]:
+    """``"128:1e-3:15,256:2e-3:24:compile"`` -> [(examples per step, learning rate, steps, compiled)]."""
     configs = []
     for item in filter(None, (part.strip() for part in text.split(","))):
+        fields = item.split(":")
         try:
-            n, lr, steps = item.split(":")
-            configs.append((int(n), float(lr), int(steps)))
+            if len(fields) not in (3, 4) or (len(fields) == 4 and fields[3] != "compile"):
+                raise ValueError
+            n, lr, steps = int(fields[0]), float(fields[1]), int(fields[2])
         except ValueError:
-            raise SystemExit(f"--sweep: {item!r} is not EXAMPLES_PER_STEP:LEARNING_RATE:STEPS") from None
-        if configs[-1][0] < 1 or configs[-1][2] < 1 or configs[-1][1] <= 0:
+            raise SystemExit(f"--sweep: {item!r} is not EXAMPLES_PER_STEP:LEARNING_RATE:STEPS[:compile]") from None
+        if n < 1 or steps < 1 or lr <= 0:
             raise SystemExit(f"--sweep: {item!r} needs positive numbers")
+        configs.append((n, lr, steps, len(fields) == 4))
     return configs
 
 
@@ -369,16 +375,19 @@ def main(argv=None) -> None:
 
     # 2. larger token budgets per step: examples per step, learning rate and steps from --sweep
     report["sweep"] = []
-    for n, lr, steps in parse_sweep(args.sweep):
+    for n, lr, steps, compiled in parse_sweep(args.sweep):
         sweep_batches = [
             P.pack([train_tok[i] for i in g], pad_id, pad_to_multiple=256, max_seqlen=args.max_length).pin_memory()
             for g in P.step_groups(len(train_rows), n, steps, args.seed)
         ]
         model_s = fresh()
         try:
-            result = finish(run_packed(args, model_s, sweep_batches, lr, args.compile), model_s)
-        except torch.OutOfMemoryError as exc:
-            result = {"samples_per_step": n, "learning_rate": lr, "steps": steps, "error": str(exc)[:300]}
+            result = finish(run_packed(args, model_s, sweep_batches, lr, args.compile or compiled), model_s)
+        except Exception as exc:  # out of memory, a failed compile: record it and go on
+            result = {"samples_per_step": n, "learning_rate": lr, "steps": steps, "compiled": args.compile or compiled}
+            result["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+            if compiled:
+                torch._dynamo.reset()
         del model_s, sweep_batches
         if device == "cuda":
             torch.cuda.empty_cache()
