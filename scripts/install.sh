@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create ./.venv and install LLM Twin at the versions pinned in requirements.lock.
 #   scripts/install.sh          runtime only
-#   scripts/install.sh --dev    plus the dev group (pytest, ruff, poethepoet, mongomock)
+#   scripts/install.sh --dev    plus the dev group (pytest, ruff, mongomock)
 # Re-running is quick: nothing is reinstalled unless pyproject.toml or the lock changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
