@@ -374,6 +374,14 @@ def test_both_modes_and_preference_with_the_local_model():
     for row in rows(pdd):
         assert row["rejected"][0]["content"].strip() and row["rejected"] != row["chosen"]
 
+    # Without the loop guard the same request may get another reply: a new version, no cache hits.
+    llm.stop_repeats = False
+    try:
+        _, unguarded = generate_preference_dataset(documents, pref, llm_factory=factory)
+    finally:
+        llm.stop_repeats = True
+    assert unguarded.version != preport.version and unguarded.generation["model_calls"] == 3
+
 
 def _pipeline_config(path: Path, kind: str, overrides: dict) -> Path:
     import yaml

@@ -368,7 +368,8 @@ def _start(kind: DatasetKind, documents, config: _BaseConfig, use_llm: bool, mod
             f"no cleaned documents to build a dataset from{selection}; run the feature engineering pipeline first"
         )
     model_id = _model_identity(models.client) if use_llm else None
-    version = store.dataset_version(kind, _inputs(documents), config.version_fields(), model_id)
+    fields = {**config.version_fields(), **(models.client.output_settings if use_llm else {})}
+    version = store.dataset_version(kind, _inputs(documents), fields, model_id)
     folder = store.version_dir(kind, version, store.dataset_root(settings))
     return documents, model_id, version, folder
 

@@ -134,7 +134,8 @@ def run_chats(
     replies: list[CachedReply | None] = [None] * len(conversations)
     params = config.params()
     model_id = client.model_id
-    keys = [ResponseCache.key(model_id, list(c), params, stop) for c in conversations]
+    keyed = {**params, **client.output_settings}  # what else changes the reply belongs in the key
+    keys = [ResponseCache.key(model_id, list(c), keyed, stop) for c in conversations]
     todo: dict[str, list[int]] = {}
     for index, key in enumerate(keys):
         hit = cache.get(key) if cache is not None else None

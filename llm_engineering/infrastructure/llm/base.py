@@ -57,7 +57,8 @@ class LLMClient(ABC):
         top_p: float = 1.0,
         stop: Sequence[str] | None = None,
     ) -> Iterator[str]:
-        """Pieces of the answer as they are generated; joined they equal ``chat(...).text``."""
+        """Pieces of the answer as they are generated; joined they equal ``chat(...).text`` (except
+        for a local answer cut by the loop guard: the stream has already sent the repeated copies)."""
 
     @abstractmethod
     def chat_batch(
@@ -70,6 +71,11 @@ class LLMClient(ABC):
         stop: Sequence[str] | None = None,
     ) -> list[ChatResult]:
         """One result per conversation, in order."""
+
+    @property
+    def output_settings(self) -> dict:
+        """Backend settings that change the reply to the same request (part of reply-cache keys)."""
+        return {}
 
     def render_prompt(self, messages: Sequence[Message]) -> str:
         """The exact model input when the backend can tell, else the messages as readable text."""

@@ -54,6 +54,10 @@ class LocalLLM(LLMClient):
         llm._model, llm._tokenizer = model, tokenizer
         return llm
 
+    @property
+    def output_settings(self) -> dict:
+        return {"stop_repeats": True} if self.stop_repeats else {}  # off: as before the guard existed
+
     # ---- loading -----------------------------------------------------------------------------
     def _ensure_loaded(self):
         if self._model is None:
