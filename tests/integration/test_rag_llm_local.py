@@ -127,3 +127,11 @@ def test_evaluation_answers_as_the_service_does(llm):
     assert [a[0] for a in answers] == [s.text.strip() for s in served]
     assert [a[2] for a in answers] == [s.finish_reason for s in served]
     assert answers[0][0].count("The answer is:") == 1  # the loop guard applies to evaluation too
+
+
+def test_a_row_stopped_early_in_a_batch_counts_its_tokens_as_alone(llm):
+    poem = [{"role": "user", "content": "Write a short poem about the sea."}]  # runs on after the other stops
+    stopped, longer = llm.chat_batch([QUESTION, poem], max_tokens=40, stop=["5"])
+    alone = llm.chat(QUESTION, max_tokens=40, stop=["5"])
+    assert (stopped.text, stopped.completion_tokens) == (alone.text, alone.completion_tokens)
+    assert longer.completion_tokens > stopped.completion_tokens

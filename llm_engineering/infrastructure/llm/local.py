@@ -168,8 +168,9 @@ class LocalLLM(LLMClient):
         text, stopped = cut_at_stop(tokenizer.decode(tokens[: len(tokens) - looped], skip_special_tokens=True), stop)
         if looped:
             logger.debug(f"generation stopped in a loop: {looped} repeated tokens dropped")
-        # + the end-of-turn token, unless the loop guard ended the row (its filler may equal that token)
-        end_token = ended is not None and generated[ended] in eos_ids and not looped
+        # + the end-of-turn token, unless a stop string or the loop guard ended the row: what follows
+        # is the batch's filler, which may equal that token
+        end_token = ended is not None and generated[ended] in eos_ids and not looped and not stopped
         return ChatResult(
             text=text,
             prompt_tokens=prompt_tokens,
