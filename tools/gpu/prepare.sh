@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Gather what tools/gpu/sft_throughput.py needs on a GPU machine that has torch and transformers
-# but not the project's environment, into .gpu_run/ (git-ignored, about 5 MB):
+# but not the project's environment, into .gpu_run/ (git-ignored, about 7 MB):
 #   wheels/  trl, datasets, dill and multiprocess at the versions of requirements.lock (no deps)
 #   model/   the base model's config and tokenizer (no weights: runs start from a random init)
 #   instruct_datasets.json  the instruct dataset to train on (default: the handbook's)
