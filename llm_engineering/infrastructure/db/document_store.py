@@ -125,15 +125,36 @@ class SQLiteDocumentStore(DocumentStore):
             return conn
         try:
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
+            self._use_wal(conn)
+            conn.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.DatabaseError as exc:
             raise StoreUnavailableError(
                 f"cannot open the embedded warehouse {self.path}: {exc} (check DATA_DIR)"
             ) from exc
         self._local.conn, self._local.pid = conn, os.getpid()
         return conn
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch the file to write-ahead logging (it stays so), waiting out other openers.
+
+        Changing the journal mode needs the file to itself, and SQLite answers "database is
+        locked" at once instead of waiting when several connections open a new file together.
+        """
+        from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
+
+        def locked(exc: BaseException) -> bool:
+            return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+        for attempt in Retrying(
+            retry=retry_if_exception(locked),
+            stop=stop_after_delay(self.busy_timeout_s),
+            wait=wait_random_exponential(multiplier=0.005, max=0.5),
+            reraise=True,
+        ):
+            with attempt:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    conn.execute("PRAGMA journal_mode=WAL")
 
     def _write(self):
         return _Transaction(self._conn())
