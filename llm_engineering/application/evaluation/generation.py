@@ -94,8 +94,7 @@ def generate_batch(
     (the local backend: same rendering, stops and loop guard); returns (text, tokens, reason)."""
     from llm_engineering.infrastructure.llm.local import LocalLLM
 
-    llm = LocalLLM.from_loaded(model, tokenizer, stop_repeats=stop_repeats)
-    llm.batch_size = max(1, len(conversations))
+    llm = LocalLLM.from_loaded(model, tokenizer, batch_size=len(conversations), stop_repeats=stop_repeats)
     results = llm.chat_batch(list(conversations), max_tokens=max_new_tokens)
     return [(r.text.strip(), r.completion_tokens, r.finish_reason) for r in results]
 

@@ -46,9 +46,10 @@ class LocalLLM(LLMClient):
         self._generate_lock = threading.Lock()
 
     @classmethod
-    def from_loaded(cls, model, tokenizer, model_id: str = "", stop_repeats: bool = True) -> LocalLLM:
-        """A client around a model and tokenizer already in memory (e.g. the one being evaluated)."""
-        llm = cls(model_id or None, stop_repeats=stop_repeats)
+    def from_loaded(cls, model, tokenizer, **options) -> LocalLLM:
+        """A client around a model and tokenizer already in memory (e.g. the one being evaluated);
+        ``options`` are the constructor's (``batch_size``, ``stop_repeats``)."""
+        llm = cls(**options)
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         llm._model, llm._tokenizer = model, tokenizer
