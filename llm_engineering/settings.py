@@ -65,8 +65,13 @@ class Settings(BaseSettings):
     CRAWL_MAX_BYTES: int = Field(5_000_000, gt=0, description="Largest response body accepted, in bytes.")
     CRAWL_MAX_REDIRECTS: int = Field(10, ge=0, description="Redirects followed before a link fails.")
     CRAWL_MAX_WORKERS: int = Field(4, ge=1, le=64, description="Links crawled at the same time.")
-    CRAWL_ALLOW_PRIVATE_NETWORKS: bool = Field(
-        False, description="Allow loopback, private and link-local addresses (local test servers only)."
+    CRAWL_DEADLINE_S: float = Field(
+        60.0, gt=0, description="Longest one fetch may take in all: redirects, retries and a slow body."
+    )
+    CRAWL_ALLOWED_NETWORKS: str = Field(
+        "",
+        description="Non-public hosts, addresses or CIDR ranges crawlers may reach, comma-separated "
+        "(e.g. 127.0.0.1,wiki.internal,10.2.0.0/16); cloud metadata addresses never.",
     )
     CRAWL_USER_AGENT: str = Field("llm-twin-crawler/0.1", description="User-Agent header of every request.")
     GITHUB_CLONE_TIMEOUT_S: float = Field(120.0, gt=0, description="Longest a `git clone --depth 1` may take.")
@@ -188,6 +193,14 @@ class Settings(BaseSettings):
 
     @property
     def qdrant_path(self) -> Path:
+    @field_validator("CRAWL_ALLOWED_NETWORKS")
+    @classmethod
+    def _check_allowed_networks(cls, value: str) -> str:
+        from llm_engineering.infrastructure.http import NetworkPolicy
+
+        NetworkPolicy(value)  # raises ValueError naming the bad item
+        return value.strip()
+
         return self.QDRANT_PATH or self.DATA_DIR / "qdrant"
 
     @property

@@ -103,13 +103,13 @@ class SharedBrowser:
 
 def _check_landing(url: str, settings) -> None:
     """Refuse a page the browser was redirected to on a private network (content not used)."""
-    from llm_engineering.infrastructure.http import FetchError, check_url
+    from llm_engineering.infrastructure.http import FetchError, NetworkPolicy, check_url
     from llm_engineering.settings import get_settings
 
     if not url.startswith(("http://", "https://")):
         return  # about:blank, data: error pages
     try:
-        check_url(url, (settings or get_settings()).CRAWL_ALLOW_PRIVATE_NETWORKS)
+        check_url(url, NetworkPolicy.from_settings(settings or get_settings()))
     except FetchError as exc:
         raise BrowserError(f"the browser ended on a refused page: {exc}") from None
 

@@ -135,7 +135,7 @@ def test_a_declared_korean_charset_is_decoded(server, user):
 
 
 def test_loopback_is_refused_unless_the_setting_allows_it(server, user):
-    [outcome] = _crawl(user, [server.url("/article")], CRAWL_ALLOW_PRIVATE_NETWORKS=False)
+    [outcome] = _crawl(user, [server.url("/article")], CRAWL_ALLOWED_NETWORKS="")
     assert outcome.status == "failed" and "non-public address 127.0.0.1" in outcome.reason
     assert ArticleDocument.count() == 0
 

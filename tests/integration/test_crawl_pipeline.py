@@ -36,7 +36,7 @@ def _env(tmp_path: Path, data_dir: Path) -> dict[str, str]:
         "DATA_DIR": str(data_dir),
         "ZENML_CONFIG_PATH": str(tmp_path / "zenml"),
         "ZENML_ANALYTICS_OPT_IN": "false",
-        "CRAWL_ALLOW_PRIVATE_NETWORKS": "true",
+        "CRAWL_ALLOWED_NETWORKS": "127.0.0.1",
         "CRAWL_BACKOFF_S": "0.01",
         "CRAWL_TIMEOUT_S": "5",
     }

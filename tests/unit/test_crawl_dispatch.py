@@ -8,7 +8,7 @@ from llm_engineering.application.crawlers import CrawlerDispatcher, CrawlError, 
 from llm_engineering.application.crawlers.base import platform_for
 from llm_engineering.application.crawlers.github import GithubCrawler
 from llm_engineering.application.crawlers.medium import MediumCrawler
-from llm_engineering.infrastructure.http import FetchError, check_url
+from llm_engineering.infrastructure.http import FetchError, NetworkPolicy, check_url
 
 
 @pytest.mark.parametrize(
@@ -105,9 +105,9 @@ def test_malformed_and_unsupported_links_are_refused_with_a_reason(link, message
     ],
 )
 def test_private_loopback_and_link_local_addresses_are_refused(url):
-    with pytest.raises(FetchError, match="non-public address"):
-        check_url(url, allow_private=False)
-    assert check_url(url, allow_private=True) == url
+    with pytest.raises(FetchError, match="non-public address|cloud metadata"):
+        check_url(url, NetworkPolicy(""))
+    assert check_url(url) == url  # syntax only
 
 
 def test_local_paths_need_permission(tmp_path):

@@ -137,7 +137,7 @@ def main(argv: list[str]) -> None:
 
 def _run(data_dir: Path, links: list[str], workers: int) -> dict:
     os.environ["DATA_DIR"] = str(data_dir)
-    os.environ["CRAWL_ALLOW_PRIVATE_NETWORKS"] = "true"
+    os.environ["CRAWL_ALLOWED_NETWORKS"] = "127.0.0.1"
     from llm_engineering.application.etl import crawl_links, summarize
     from llm_engineering.domain.base.nosql import NoSQLBaseDocument
     from llm_engineering.domain.documents import ArticleDocument, UserDocument

@@ -46,7 +46,7 @@ class CrawlerDispatcher:
         if scheme == "file" or (scheme is None and self.allow_local_files):
             return self._local_crawler(link, scheme)
         try:
-            check_url(link, allow_private=True)  # syntax only; addresses are checked on fetch
+            check_url(link)  # syntax only; addresses are checked on fetch
         except FetchError as exc:
             raise CrawlError(str(exc)) from None
         for cls in self._crawlers:
