@@ -30,6 +30,9 @@ class Settings(BaseSettings):
         Path(".llm_twin"),
         description="Folder for every embedded store, cache and the ZenML home.",
     )
+    LOG_LEVEL: str = Field(
+        "INFO", description="Least important log lines shown: DEBUG adds details and library warnings."
+    )
 
     # --- document warehouse ----------------------------------------------------------------
     DATABASE_HOST: str = Field(
@@ -174,6 +177,13 @@ class Settings(BaseSettings):
         None, description="ZenML global config and SQLite store (default DATA_DIR/zenml)."
     )
     ZENML_ANALYTICS_OPT_IN: bool = False
+
+    @field_validator("LOG_LEVEL")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        from llm_engineering.infrastructure.log import check_level
+
+        return check_level(value)
 
     @field_validator("DATABASE_HOST")
     @classmethod

@@ -78,7 +78,10 @@ def run_end_to_end(config: Path | None = None, no_cache: bool = False) -> list[t
         for stage in stages:
             started = time.perf_counter()
             note = " with overrides" if stage.get("overrides") else ""
-            typer.secho(f"==> {stage['pipeline']} ({stage['config'].relative_to(ROOT)}{note})", bold=True)
+            position = f"[{len(timings) + 1}/{len(stages)}]"
+            typer.secho(
+                f"==> {position} {stage['pipeline']} ({stage['config'].relative_to(ROOT)}{note})", bold=True, err=True
+            )
             try:
                 run = run_pipeline(stage["pipeline"], _stage_config(stage, Path(folder)), no_cache)
                 status = str(getattr(run, "status", "completed"))
@@ -86,13 +89,23 @@ def run_end_to_end(config: Path | None = None, no_cache: bool = False) -> list[t
                 typer.secho(f"error: {stage['pipeline']} failed: {type(exc).__name__}: {exc}", fg="red", err=True)
                 status = "failed"
             timings.append((stage["pipeline"], time.perf_counter() - started, status))
+            typer.secho(
+                f"<== {position} {stage['pipeline']} {_state(status)} in {timings[-1][1]:.1f}s "
+                f"(job so far {sum(t for _, t, _ in timings):.1f}s)",
+                bold=True,
+                err=True,
+            )
             if not _succeeded(status):
                 break
     return timings
 
 
+def _state(status: str) -> str:
+    return str(status).lower().rsplit(".", 1)[-1]
+
+
 def _succeeded(status: str) -> bool:
-    return str(status).lower().rsplit(".", 1)[-1] in ("completed", "finished", "cached")
+    return _state(status) in ("completed", "finished", "cached")
 
 
 def _latest_report() -> Path | None:
@@ -144,9 +157,11 @@ def main(
 ) -> None:
     """Run PIPELINE with its YAML config, or `end-to-end` for the whole main job."""
     from llm_engineering.exceptions import LLMTwinError
+    from llm_engineering.infrastructure.log import configure_logging
 
     started = time.perf_counter()
     try:
+        configure_logging()
         if pipeline == END_TO_END:
             timings = run_end_to_end(config, no_cache)
         else:
@@ -159,7 +174,7 @@ def main(
         typer.secho(f"error: {pipeline} failed: {type(exc).__name__}: {exc}", fg="red", err=True)
         raise typer.Exit(1) from None
     for name, seconds, status in timings:
-        typer.echo(f"{name:<32} {status.rsplit('.', 1)[-1]:<10} {seconds:8.1f}s")
+        typer.echo(f"{name:<32} {_state(status):<10} {seconds:8.1f}s")
     typer.echo(f"{'total':<32} {'':<10} {time.perf_counter() - started:8.1f}s")
     if not all(_succeeded(status) for _, _, status in timings):
         raise typer.Exit(1)

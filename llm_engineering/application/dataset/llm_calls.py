@@ -25,6 +25,8 @@ from loguru import logger
 from pydantic import BaseModel, Field
 from tenacity import RetryError, Retrying, stop_after_attempt, wait_exponential
 
+from llm_engineering.infrastructure.log import progress
+
 Messages = list[dict[str, str]]
 
 
@@ -188,10 +190,8 @@ def run_chats(
         return results
 
     lock = threading.Lock()
-    done = 0
 
     def run(batch) -> None:
-        nonlocal done
         results = call(batch)
         fresh = []
         with lock:
@@ -207,16 +207,16 @@ def run_chats(
                 fresh.append((key, reply))
                 for index in indices:
                     replies[index] = reply
-            done += len(batch)
-            logger.debug("{}: {}/{} generated", what, done, len(pending))
         if cache is not None and fresh:
             cache.put_many(model_id, fresh)
+        bar.update(len(batch))
 
-    if len(batches) == 1 or config.concurrency == 1:
-        for batch in batches:
-            run(batch)
-    else:
-        with ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="dataset-llm") as pool:
-            list(pool.map(run, batches))
+    with progress(len(pending), what, unit="reply") as bar:
+        if len(batches) == 1 or config.concurrency == 1:
+            for batch in batches:
+                run(batch)
+        else:
+            with ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="dataset-llm") as pool:
+                list(pool.map(run, batches))
     stats.seconds = time.perf_counter() - started
     return replies, stats

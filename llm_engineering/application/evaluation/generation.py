@@ -23,6 +23,7 @@ from loguru import logger
 from pydantic import BaseModel
 
 from llm_engineering.application.evaluation.samples import EvalSample
+from llm_engineering.infrastructure.log import progress
 from llm_engineering.model.chat import build_messages, render_chat
 
 
@@ -155,21 +156,24 @@ def run_model(
     if need_answer or need_loss:
         model, tokenizer = loaded or load_causal_lm(model_dir)
         started = time.perf_counter()
-        for s in need_loss:
-            total, count = answer_loss(model, tokenizer, messages_for(s, system_prompt), s.reference)
-            cache.put(s, {"loss_sum": total, "loss_tokens": count})
-            records[s.id].update(loss_sum=total, loss_tokens=count)
+        with progress(len(need_loss), f"{label}: reference loss") as bar:
+            for s in need_loss:
+                total, count = answer_loss(model, tokenizer, messages_for(s, system_prompt), s.reference)
+                cache.put(s, {"loss_sum": total, "loss_tokens": count})
+                records[s.id].update(loss_sum=total, loss_tokens=count)
+                bar.update()
         loss_s = time.perf_counter() - started
         started = time.perf_counter()
-        for i in range(0, len(need_answer), batch_size):
-            batch = need_answer[i : i + batch_size]
-            conversations = [messages_for(s, system_prompt) for s in batch]
-            outs = generate_batch(model, tokenizer, conversations, max_new_tokens, stop_repeats)
-            for s, (text, n, reason) in zip(batch, outs, strict=True):
-                record = {"answer": text, "completion_tokens": n, "finish_reason": reason}
-                cache.put(s, record)
-                records[s.id].update(record)
-            logger.info("{}: answered {}/{}", label, min(i + batch_size, len(need_answer)), len(need_answer))
+        with progress(len(need_answer), f"{label}: answers", unit="answer") as bar:
+            for i in range(0, len(need_answer), batch_size):
+                batch = need_answer[i : i + batch_size]
+                conversations = [messages_for(s, system_prompt) for s in batch]
+                outs = generate_batch(model, tokenizer, conversations, max_new_tokens, stop_repeats)
+                for s, (text, n, reason) in zip(batch, outs, strict=True):
+                    record = {"answer": text, "completion_tokens": n, "finish_reason": reason}
+                    cache.put(s, record)
+                    records[s.id].update(record)
+                bar.update(len(batch))
         gen_s = time.perf_counter() - started
     items = [
         ItemRun(sample_id=s.id, **{k: v for k, v in records[s.id].items() if k in ItemRun.model_fields})

@@ -190,7 +190,10 @@ def last_checkpoint(checkpoint_dir: Path) -> str | None:
 def train(trainer, checkpoint_dir: Path, resume: bool):
     """``trainer.train()``, continuing from the last checkpoint when asked; OOM becomes a clear error."""
     import torch
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
+    for printer in (PrinterCallback, ProgressCallback):  # they print each step's raw dict; Progress logs it
+        trainer.remove_callback(printer)
     checkpoint = last_checkpoint(checkpoint_dir) if resume else None
     if checkpoint:
         logger.info("resuming from {}", checkpoint)

@@ -1,0 +1,145 @@
+"""What the user sees while a job runs: log level, library warnings and progress on long loops.
+
+``configure_logging()`` is called once by each command-line entry point (nothing happens at import):
+loguru prints INFO and above by default (``LOG_LEVEL=DEBUG`` shows the details), and warnings that
+only a library's own developers can act on (``FutureWarning``, ``DeprecationWarning`` and a few
+known ``UserWarning`` texts) are hidden unless the level is DEBUG or lower.
+
+``progress(total, "what")`` wraps a long loop. On a terminal it draws a tqdm bar (items/s) on
+stderr that keeps its clock moving even while one slow batch runs; elsewhere (CI logs, files) it
+writes a log line at least every ``every_s`` seconds, so a log never stays silent for minutes.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from loguru import logger
+
+LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
+DEFAULT_LEVEL = "INFO"
+FORMAT = "<green>{time:HH:mm:ss}</green> <level>{level: <7}</level> {message}"
+
+# UserWarnings raised inside libraries about their own internals; nothing in this project's
+# settings changes them, so they only hide the lines that matter.
+_LIBRARY_USER_WARNINGS = (
+    r".*`torch_dtype` is deprecated.*",
+    r".*loss_type=None.*",
+    r".*pin_memory.*",
+    r".*TypedStorage is deprecated.*",
+    r".*padding_side.*",
+    r".*Merge.*LoRA.*",
+    r".*`resume_download` is deprecated.*",
+)
+
+
+def check_level(value: str) -> str:
+    """``value`` as a loguru level name; anything else raises ``ValueError`` naming the choices."""
+    level = str(value).strip().upper()
+    if level not in LEVELS:
+        raise ValueError(f"must be one of {', '.join(LEVELS)} (got {value!r})")
+    return level
+
+
+def _write(message: str) -> None:
+    """Log lines go through tqdm so a progress bar on the terminal is redrawn below them."""
+    from tqdm import tqdm
+
+    tqdm.write(message, file=sys.stderr, end="")
+
+
+def configure_logging(level: str | None = None) -> str:
+    """Send loguru to stderr at ``level`` (default: the ``LOG_LEVEL`` setting) and quiet library
+    warnings above DEBUG. Returns the level in force. Safe to call more than once."""
+    if level is None:
+        from llm_engineering.settings import get_settings
+
+        level = get_settings().LOG_LEVEL
+    level = check_level(level)
+    logger.remove()
+    logger.add(_write, level=level, format=FORMAT, colorize=sys.stderr.isatty())
+    verbose = logger.level(level).no <= logger.level("DEBUG").no
+    if not verbose:
+        for category in (FutureWarning, DeprecationWarning):
+            warnings.filterwarnings("ignore", category=category)
+        for text in _LIBRARY_USER_WARNINGS:
+            warnings.filterwarnings("ignore", message=text, category=UserWarning)
+        try:  # transformers' own logger repeats advice meant for its developers
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.set_verbosity_error()
+        except ImportError:
+            pass
+    return level
+
+
+class Progress:
+    """Counts finished items of one loop; see ``progress``."""
+
+    def __init__(self, total: int, what: str, unit: str, every_s: float, interactive: bool) -> None:
+        self.total, self.what, self.unit, self.every_s = total, what, unit, every_s
+        self.done = 0
+        self.started = time.perf_counter()
+        self._last_line = self.started
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._bar = None
+        if interactive:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc=what, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=False)
+        self._ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
+        if total:
+            self._ticker.start()
+
+    def rate(self) -> float:
+        elapsed = time.perf_counter() - self.started
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+    def line(self, state: str = "") -> str:
+        elapsed = time.perf_counter() - self.started
+        return f"{self.what}: {self.done}/{self.total}{state}, {self.rate():.2f} {self.unit}/s, {elapsed:.0f}s"
+
+    def update(self, n: int = 1) -> None:
+        with self._lock:
+            self.done += n
+            if self._bar is not None:
+                self._bar.update(n)
+
+    def _tick(self) -> None:
+        while not self._stop.wait(1.0):
+            with self._lock:
+                if self._bar is not None:
+                    self._bar.refresh()  # the elapsed time moves even inside one long batch
+                elif time.perf_counter() - self._last_line >= self.every_s:
+                    self._last_line = time.perf_counter()
+                    logger.info(self.line())
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._ticker.is_alive():
+            self._ticker.join()
+        if self._bar is not None:
+            self._bar.close()
+        if self.total:
+            logger.info(self.line(" done"))
+
+
+@contextmanager
+def progress(
+    total: int, what: str, unit: str = "item", every_s: float = 20.0, interactive: bool | None = None
+) -> Iterator[Progress]:
+    """A progress bar on a terminal, else a log line at least every ``every_s`` seconds; a summary
+    line (count, items/s, seconds) at the end. Nothing is shown for an empty loop."""
+    if interactive is None:
+        interactive = sys.stderr.isatty()
+    bar = Progress(total, what, unit, every_s, interactive and total > 0)
+    try:
+        yield bar
+    finally:
+        bar.close()
