@@ -126,6 +126,29 @@ def _gate_verdict(report: Path | None) -> str | None:
     return f"{gate.get('status', 'unknown')} — {gate.get('message', '')}" if gate else None
 
 
+def _check_parameters(name: str, pipeline, config: Path) -> None:
+    """Refuse ``parameters:`` the pipeline does not take, naming them and the ones it accepts."""
+    import inspect
+
+    import yaml
+
+    from llm_engineering.exceptions import ConfigurationError
+
+    try:
+        parameters = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("parameters") or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError) as exc:
+        raise ConfigurationError(f"cannot read {config}: {exc}") from None
+    if not isinstance(parameters, dict):
+        raise ConfigurationError(f"{config}: `parameters:` must be a mapping of name: value")
+    accepted = list(inspect.signature(pipeline.entrypoint).parameters)
+    unknown = [str(key) for key in parameters if key not in accepted]
+    if unknown:
+        raise ConfigurationError(
+            f"{config}: unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} for {name}; "
+            f"accepted: {', '.join(accepted)}"
+        )
+
+
 def run_pipeline(name: str, config: Path | None = None, no_cache: bool = False, run_name: str | None = None):
     """Run one pipeline with its YAML config; returns the ZenML pipeline run."""
     from llm_engineering.exceptions import ConfigurationError
@@ -138,6 +161,7 @@ def run_pipeline(name: str, config: Path | None = None, no_cache: bool = False, 
         raise ConfigurationError(f"config file {config} does not exist")
     configure_zenml(repo_root=ROOT)
     pipeline = getattr(importlib.import_module(f"pipelines.{name}"), name)
+    _check_parameters(name, pipeline, config)
     options: dict = {"config_path": str(config)}
     if no_cache:
         options["enable_cache"] = False

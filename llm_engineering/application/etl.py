@@ -139,6 +139,30 @@ def crawl_link(
     )
 
 
+class CrawlFailedError(LLMTwinError):
+    """Every link of a run failed."""
+
+
+def check_outcomes(user: UserDocument, outcomes: list[LinkOutcome]) -> None:
+    """Raise CrawlFailedError when every link failed, first removing the author if nothing of
+    theirs is stored (a failed run leaves no empty author behind)."""
+    if not outcomes or any(o.status != "failed" for o in outcomes):
+        return
+    removed = remove_author_if_empty(user)
+    note = f"; the author {user.full_name!r} had no documents and was removed" if removed else ""
+    raise CrawlFailedError(f"all {len(outcomes)} links failed (reasons in the table above){note}")
+
+
+def remove_author_if_empty(user: UserDocument) -> bool:
+    """Delete ``user`` when no stored document names them as author; returns whether it was."""
+    from llm_engineering.domain.base.nosql import DOCUMENT_CLASSES
+
+    for cls in DOCUMENT_CLASSES.values():
+        if "author_id" in cls.model_fields and cls.count(author_id=user.id):
+            return False
+    return UserDocument.delete(id=user.id) > 0
+
+
 def save_documents(documents: list[Document], force: bool) -> tuple[int, int]:
     """Upsert documents by link (same link → same id, content updated); returns (written, skipped).
 

@@ -19,4 +19,5 @@ def crawl_links(
     outcomes = etl.crawl_links(user, links, force=force, max_workers=max_workers, allow_local_files=allow_local_files)
     print(etl.summary_table(outcomes), flush=True)
     log_metadata(metadata={"crawl": etl.summarize(outcomes)}, artifact_name="crawled_links", infer_artifact=True)
+    etl.check_outcomes(user, outcomes)  # every link failed: the run fails, no empty author stays
     return outcomes

@@ -101,3 +101,22 @@ def test_the_default_config_crawls_the_sample_author(tmp_path, data_dir):
     assert PostDocument.count(author_id=user.id) == 2
     [repo] = RepositoryDocument.bulk_find(author_id=user.id)
     assert repo.name == "sogeum" and repo.platform == "local"
+
+
+@pytest.mark.slow
+def test_a_run_where_every_link_fails_exits_non_zero_and_keeps_no_empty_author(tmp_path, data_dir):
+    env = _env(tmp_path, data_dir)
+    config = tmp_path / "etl.yaml"
+    config.write_text(yaml.safe_dump({"parameters": {"user_ful_name": "Dana Kim", "links": ["x"]}}))
+    typo = _run(["-m", "tools.run", "digital_data_etl", "--config", str(config)], env)
+    assert typo.returncode == 2
+    assert "unknown parameter user_ful_name for digital_data_etl; accepted: user_full_name, links" in typo.stderr
+
+    with FixtureServer({}) as server:
+        links = [server.url("/gone"), "ftp://example.org/essay.txt", server.url("/also-gone")]
+        config.write_text(yaml.safe_dump({"parameters": {"user_full_name": "Dana Kim", "links": links}}))
+        result = _run(["-m", "tools.run", "digital_data_etl", "--config", str(config)], env)
+    assert result.returncode != 0
+    assert "0 ok, 0 skipped, 3 failed" in result.stdout
+    assert "all 3 links failed" in result.stdout + result.stderr
+    assert UserDocument.find_by_name("Dana Kim") is None and UserDocument.count() == 0
