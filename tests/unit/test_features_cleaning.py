@@ -76,15 +76,24 @@ unblock scripts
 """
 
 
-def test_site_chrome_is_removed_and_the_article_kept():
-    cleaned = clean_prose(BLOG_PAGE)
+def test_site_chrome_is_removed_from_a_web_page_and_the_article_kept():
+    cleaned = clean_prose(BLOG_PAGE, web_page=True)
     assert "Splitting documents into passages is the first step. Each passage is embedded." in cleaned
     assert "A second paragraph explains why overlap helps." in cleaned
     assert "# Chunking for search" in cleaned
     for chrome in ("__Blog", "Share this post", "Copy link", "Facebook", "Hybrid ranking", "* * * *", "Restacks",
                    "Discussion about this post", "JavaScript", "Offline metrics"):  # fmt: skip
         assert chrome not in cleaned, chrome
-    assert cleaned.count("Chunking for search") == 2  # the breadcrumb once, the title once
+    # The breadcrumb trail is a plain list that repeats: repetition inside a page is no proof of
+    # chrome, so both copies stay.
+    assert cleaned.count("Chunking for search") == 3
+
+
+def test_the_same_text_outside_a_web_page_loses_no_line():
+    cleaned = clean_prose(BLOG_PAGE)
+    for line in BLOG_PAGE.splitlines():
+        words = " ".join(line.replace("\u200b", "").split())
+        assert words in " ".join(cleaned.split()), line
 
 
 def test_paragraph_breaks_survive_and_whitespace_is_normalised():

@@ -1,8 +1,22 @@
-"""Cleaning: warehouse documents → cleaned documents (normalised text, no site chrome).
+"""Cleaning: warehouse documents → cleaned documents (normalised text; site chrome only where
+the document is a crawled web page).
 
-Prose (articles, posts) and code (repositories) are cleaned differently: prose gets its
-whitespace normalised and leftover page navigation removed; code keeps every character of its
-lines. Nothing here assumes ASCII: Hangul, CJK, accents and emoji pass through unchanged.
+**Nothing the author wrote is deleted.** Markdown, text files, exports, notes, posts and code are
+only normalised: Unicode to NFC, line endings, invisible and control characters (NUL, ...),
+lone surrogates (each becomes U+FFFD), runs of spaces and blank lines; and hard-wrapped lines are
+rejoined (``reflow.py``). A short line, a line that repeats, a number, ``한다.``, a single
+letter or a chat-template token inside the author's text is text like any other.
+
+Page chrome is removed only from crawled web pages (a document whose link is ``http(s)://``),
+and only where the page's structure shows it: menus (lists broken by rules, icon-font entries),
+share and sign-in blocks of blog platforms, and comment/recommendation footers in the second
+half of the page. The main extraction at crawl time (trafilatura, ``crawlers/extract.py``)
+already drops ``<nav>``, ``<header>``, ``<footer>``, sidebars and cookie banners; these rules
+catch what older crawls left in the text.
+
+``letters_and_digits_kept`` measures what share of a source's letters and digits a cleaned text
+still holds; the feature pipeline records it per document and warns below
+``CLEANING_MIN_KEPT_SHARE``.
 
 Unicode is normalised to NFC, not NFKC: NFKC rewrites Hangul compatibility jamo (ㅋㅋ) into
 conjoining jamo that no longer display on their own. Only two families are folded to plain
@@ -17,21 +31,29 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
+from loguru import logger
+
+from llm_engineering.application.preprocessing.reflow import classify, reflow
 from llm_engineering.domain.cleaned_documents import CleanedDocument, cleaned_class
 from llm_engineering.domain.documents import Document
 from llm_engineering.domain.types import DataCategory
 
 #: Bump when cleaning output changes, so stored features are rebuilt.
-CLEANING_VERSION = "1"
+CLEANING_VERSION = "2"
 
 CLEANING_HANDLERS: dict[DataCategory, CleaningHandler] = {}
 
 # Characters that carry no text: zero-width spaces/joiners at word edges, BOM, soft hyphen.
 _INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad]")
-# C0/C1 controls except tab and newline.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# C0/C1 controls except tab and newline (vertical tab, form feed and NEL break lines instead).
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f]")
+_LINE_BREAKS = re.compile("\r\n|[\r\x0b\x0c\x85\u2028\u2029]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_NOT_LETTER_OR_DIGIT = re.compile(r"[\W_]+")
 _STYLED = re.compile("[\U0001d400-\U0001d7ff\uff01-\uff5e]")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _BLANK_RUN = re.compile(r"\n{3,}")
@@ -89,8 +111,11 @@ _INLINE_FOOTER = re.compile(r"(?:See all from [^\n]{0,80}?)?Recommended from Med
 
 
 def normalise_unicode(text: str) -> str:
-    """NFC, styled letters/digits folded, invisible and control characters removed."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    """NFC, styled letters/digits folded, invisible and control characters removed, lone
+    surrogates replaced by U+FFFD (a pair of surrogates becomes the character it encodes)."""
+    if _SURROGATE.search(text):
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    text = _LINE_BREAKS.sub("\n", text)
     text = unicodedata.normalize("NFC", text)
     text = _STYLED.sub(lambda m: unicodedata.normalize("NFKC", m.group(0)), text)
     text = _INVISIBLE.sub("", text)
@@ -148,33 +173,43 @@ def _cut_footer(lines: list[str]) -> list[str]:
     return lines
 
 
-def _drop_repeated_short_lines(lines: list[str]) -> list[str]:
-    """Keep the first of short non-heading lines that repeat (breadcrumbs, share boxes)."""
-    seen: set[str] = set()
+def _normalise_line(line: str, kind: str) -> str:
+    """Trailing spaces go; a prose line's runs of spaces become one. Indented lines (code or
+    not) and table rows aligned with spaces keep their spacing."""
+    line = line.rstrip()
+    indent = len(line) - len(line.lstrip())
+    if kind in ("table", "code") or len(line[:indent].expandtabs(4)) >= 4:
+        return line
+    return " " * indent + _SPACES.sub(" ", line.strip())
+
+
+def _drop_page_chrome(lines: list[str]) -> list[str]:
+    """Web pages only: menus, icon-font entries, rules and symbol-only lines (never table rows)."""
     out = []
-    for line in lines:
-        key = _line_key(line)
-        words = len(key.split())
-        heading = line.lstrip().startswith("#")
-        short = bool(key) and ((words <= 8 and not heading) or (heading and words >= 4))
-        if short and key in seen:
-            continue
-        if short:
-            seen.add(key)
-        out.append(line)
+    for line in _drop_menus([_TRAILING_ICON.sub("", line.rstrip()) for line in lines]):
+        if _ICON_ITEM.match(line) or _RULE.match(line) or (_SYMBOLS_ONLY.match(line) and "|" not in line):
+            out.append("")
+        else:
+            out.append(line)
     return out
 
 
-def clean_prose(text: str) -> str:
-    """Normalised prose: paragraphs separated by one blank line, site chrome removed.
+def clean_prose(text: str, web_page: bool = False) -> str:
+    """Normalised prose: hard-wrapped lines rejoined, paragraphs separated by one blank line.
 
-    Fenced code blocks inside prose are kept verbatim (only trailing spaces go).
+    ``web_page``: the text was extracted from a crawled web page, so page chrome it still holds
+    is removed (see the module's docstring). Otherwise no line is ever dropped.
+    Fenced code blocks are kept verbatim (only trailing spaces go).
     """
-    text = _INLINE_CHROME.sub(" ", normalise_unicode(text))
-    footer = _INLINE_FOOTER.search(text, len(text) // 2)
-    if footer:
-        text = text[: footer.start()]
+    text = normalise_unicode(text)
+    if web_page:
+        text = _INLINE_CHROME.sub(" ", text)
+        footer = _INLINE_FOOTER.search(text, len(text) // 2)
+        if footer:
+            text = text[: footer.start()]
+    text = reflow(text)
     lines = text.split("\n")
+    kinds = [line.kind for line in classify(lines)]
     result: list[str] = []
     blocks: list[str] = []  # fenced code, set aside so no prose rule touches it
     in_code = False
@@ -182,17 +217,11 @@ def clean_prose(text: str) -> str:
     code: list[str] = []
 
     def flush() -> None:
-        if not prose:
-            return
-        for line in _drop_menus([_TRAILING_ICON.sub("", line.rstrip()) for line in prose]):
-            if _ICON_ITEM.match(line) or _RULE.match(line) or _SYMBOLS_ONLY.match(line):
-                result.append("")
-                continue
-            indent = len(line) - len(line.lstrip(" "))
-            result.append(" " * min(indent, 4) + _SPACES.sub(" ", line.strip()))
-        prose.clear()
+        if prose:
+            result.extend(_drop_page_chrome(prose) if web_page else prose)
+            prose.clear()
 
-    for line in lines:
+    for line, kind in zip(lines, kinds, strict=True):
         if _FENCE.match(line):
             if not in_code:
                 flush()
@@ -205,13 +234,16 @@ def clean_prose(text: str) -> str:
         elif in_code:
             code.append(line.rstrip())
         else:
-            prose.append(line)
+            prose.append(_normalise_line(line, kind))
     flush()
     if code:  # an unclosed fence runs to the end
         blocks.append("\n".join(code))
         result.append(f"\x00{len(blocks) - 1}\x00")
-    result = _cut_footer(_drop_repeated_short_lines(_drop_chrome(result)))
-    cleaned = _BLANK_RUN.sub("\n\n", "\n".join(result)).strip()
+    if web_page:
+        result = _cut_footer(_drop_chrome(result))
+    cleaned = _BLANK_RUN.sub("\n\n", "\n".join(result)).strip("\n")
+    if not cleaned.strip():
+        return ""
     return re.sub("\x00(\\d+)\x00", lambda m: blocks[int(m.group(1))], cleaned)
 
 
@@ -220,6 +252,12 @@ def clean_code(text: str) -> str:
     text = normalise_unicode(text)
     lines = [line.rstrip() for line in text.split("\n")]
     return _BLANK_RUN.sub("\n\n", "\n".join(lines)).strip("\n")
+
+
+def is_web_page(document: Document) -> bool:
+    """True for a document crawled from a web page (its link is http(s)), the only kind whose
+    text may still hold page chrome."""
+    return urlsplit(str(document.link or "")).scheme in ("http", "https")
 
 
 def _title_of(content: dict[str, Any], document: Document) -> str:
@@ -255,14 +293,18 @@ class CleaningHandler:
         parts.extend(bodies)
         return "\n\n".join(parts)
 
-    def clean_text(self, content: dict[str, Any]) -> str:
-        return clean_prose(self.body(content))
+    def source_text(self, content: dict[str, Any]) -> str:
+        """What cleaning reads of a document's content (the title aside)."""
+        return self.body(content)
+
+    def clean_text(self, content: dict[str, Any], web_page: bool = False) -> str:
+        return clean_prose(self.body(content), web_page=web_page)
 
     def clean(self, document: Document) -> CleanedDocument:
         cls = cleaned_class(self.category)
         return cls(
             document_id=document.id,
-            content=self.clean_text(document.content),
+            content=self.clean_text(document.content, web_page=is_web_page(document)),
             title=_title_of(document.content, document),
             platform=document.platform,
             author_id=document.author_id,
@@ -288,8 +330,15 @@ class RepositoryCleaningHandler(CleaningHandler):
     category = DataCategory.REPOSITORIES
     skip_keys = frozenset({"Title", "title", "name", "Name", "link"})
 
-    def clean_text(self, content: dict[str, Any]) -> str:
-        files = {k: v for k, v in content.items() if isinstance(v, str) and k not in self.skip_keys}
+    def files(self, content: dict[str, Any]) -> dict[str, str]:
+        return {k: v for k, v in content.items() if isinstance(v, str) and k not in self.skip_keys}
+
+    def source_text(self, content: dict[str, Any]) -> str:
+        files = self.files(content)
+        return "\n\n".join(f"{path}\n{files[path]}" for path in sorted(files))
+
+    def clean_text(self, content: dict[str, Any], web_page: bool = False) -> str:
+        files = self.files(content)
         sections = []
         for path in sorted(files):
             code = clean_code(files[path])
@@ -310,3 +359,31 @@ def cleaning_handler(category: DataCategory | str) -> CleaningHandler:
 def clean_document(document: Document) -> CleanedDocument:
     """The cleaned form of a warehouse document, by its category's handler."""
     return cleaning_handler(document.category).clean(document)
+
+
+def letters_and_digits_kept(source: str, cleaned: str) -> float | None:
+    """Share of the source's letters and digits that the cleaned text still holds (each
+    character counted as often as it occurs, wherever it moved), after the same Unicode
+    normalisation as cleaning; None when the source has none."""
+    wanted = Counter(_NOT_LETTER_OR_DIGIT.sub("", normalise_unicode(source)))
+    total = wanted.total()
+    if not total:
+        return None
+    have = Counter(_NOT_LETTER_OR_DIGIT.sub("", cleaned))
+    return sum(min(count, have[char]) for char, count in wanted.items()) / total
+
+
+def check_cleaning(document: Document, cleaned: CleanedDocument, min_kept_share: float) -> float | None:
+    """The share of ``document``'s letters and digits that ``cleaned`` kept, with a warning when
+    it is below ``min_kept_share`` or when the document has no text at all (it gets no chunks)."""
+    handler = cleaning_handler(document.category)
+    kept = letters_and_digits_kept(handler.source_text(document.content), cleaned.content)
+    where = document.link or str(document.id)
+    if kept is None:
+        logger.warning("{}: no letters or digits to keep; skipped (no chunks)", where)
+    elif kept < min_kept_share:
+        logger.warning(
+            "{}: cleaning kept {:.1%} of its letters and digits (CLEANING_MIN_KEPT_SHARE={:.0%}){}",
+            where, kept, min_kept_share, " — page chrome removed" if is_web_page(document) else "",
+        )  # fmt: skip
+    return kept

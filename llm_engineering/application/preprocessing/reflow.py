@@ -1,0 +1,265 @@
+"""Reflow: rejoin lines that a hard wrap broke inside a sentence or a word.
+
+Text exported from PDF, HWP or e-mail, and plain-text files written at a fixed width, break
+lines wherever the page ended — often inside a word (``필요`` / ``한 나이``), sometimes with a
+blank line between the halves. Left alone, such breaks read as paragraph ends and chunks start
+mid-word.
+
+The rule is conservative: when unsure, the break stays.
+
+1. A document counts as hard-wrapped only when its prose lines pile up just under one width
+   (the *wrap width*, measured in display columns: Hangul and other wide characters count 2).
+   Text written one paragraph per line, as Markdown usually is, never has that shape and is
+   left exactly as it is.
+2. Only a *full* line (close to the wrap width: the page, not the author, ended it) joins the
+   line after it, and only when both are prose with the same indentation (a list item's
+   continuation lines join the item). Headings, list items, table rows (Markdown pipes or
+   columns aligned with spaces), quotes, markup lines, rules and code — fenced, or indented
+   and code-like — never join anything and are never joined to.
+3. Across one blank line, a full line joins the next only if it does not end a sentence and
+   the next does not start with a capital letter: ``필요`` + blank + ``한 나이이나`` joins,
+   ``…했다.`` + blank + ``다음 문단`` stays two paragraphs.
+4. The glue: two Hangul halves join without a space when the document itself writes that
+   letter pair more often inside a word than across a space (``요한`` vs ``요 한``), with a
+   space when it is the other way round, and by the document's majority when it never writes
+   the pair; Chinese and Japanese characters join without a space; an English word broken
+   after a hyphen keeps its hyphen (``well-`` / ``known``) unless the document writes the
+   word without it elsewhere; everything else joins with one space. No character is ever
+   removed except the line break, the spaces around it and such a hyphen.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+# A line is full when it reaches this share of the wrap width.
+FULL_SHARE = 0.8
+# A document is hard-wrapped when at least this many of its prose lines are full ...
+MIN_FULL_LINES = 4
+MIN_FULL_SHARE = 0.5
+# ... and its wrap width is one of a page or terminal, not of a paragraph written on one line.
+MAX_WRAP_WIDTH = 160
+MIN_WRAP_WIDTH = 30
+
+_WIDE = re.compile(
+    "[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf"
+    "\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\U00020000-\U0003fffd]"
+)
+_HANGUL = "\uac00-\ud7a3"
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}(\s|$)")
+_UNDERLINE = re.compile(r"^\s{0,3}(=+|-+)\s*$")
+_RULE = re.compile(r"^\s*(?:[*\-_=~·•]\s*){3,}$")
+# Bullets, numbers (1. 1) (1) 1.2.), circled numbers, Korean and Latin enumerations, article
+# markers (제3조, 제2장), reference marks.
+_LIST = re.compile(
+    r"^\s*(?:[-*+•·◦▪▫■□●○◆◇※▶►▷✓✔➢→]\s|\d{1,3}(?:\.\d{1,3})*[.)]\s|\(\d{1,3}\)\s?|[①-⑳]|"
+    r"[가-힣][.)]\s|\([가-힣]\)\s?|[a-zA-Z][.)]\s|\([a-zA-Z]\)\s|[ivxIVX]{1,4}[.)]\s|제\s?\d+\s?[조장절항편관호])"
+)
+_QUOTE = re.compile(r"^\s*>")
+_MARKUP = re.compile(r"^\s*[<‹《〈「『\[]")
+_TABLE_PIPE = re.compile(r"^\s*\||\|.*\|")
+# Columns aligned with spaces: a gap of 3+ spaces or a tab inside the line, or two gaps of 2+
+# (a gap right after a sentence's punctuation is typewriter spacing, not a column).
+_GAP = re.compile(r"(?<=\S)(?<![.!?:;,])(?: {3,}|\t| {2})(?=\S)")
+_CODE_LIKE = re.compile(
+    r"[{}=$\\]|[;:]$|^\s*(?:def|class|import|from|return|if|for|while|sudo|cd|#!|//|/\*)(?:\s|$)|\(\)|->|::"
+)
+_SENTENCE_END = re.compile(r"[.!?。！？…:;][\"'”’)\]」』》〉]*$")
+_CAPITAL_START = re.compile(r"^\s*[A-Z]")
+_INDENT = re.compile("^[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]*")
+
+
+def display_width(text: str) -> int:
+    """Columns the text takes in a fixed-width font (wide characters count 2)."""
+    return len(text) + len(_WIDE.findall(text))
+
+
+@dataclass
+class Line:
+    text: str
+    kind: str  # blank, code, fence, table, heading, rule, list, quote, markup, prose
+    indent: int
+    width: int
+    content_indent: int  # where a list item's text starts
+
+
+def classify(lines: list[str]) -> list[Line]:
+    """Each line with its kind (prose, list, table, code, heading, ...), indentation and width."""
+    out: list[Line] = []
+    in_fence = False
+    for text in lines:
+        stripped = text.strip()
+        indent = len(_INDENT.match(text).group(0).expandtabs(4))
+        kind = "prose"
+        content_indent = indent
+        if _FENCE.match(text):
+            kind, in_fence = "fence", not in_fence
+        elif in_fence:
+            kind = "code"
+        elif not stripped:
+            kind = "blank"
+        elif _HEADING.match(text):
+            kind = "heading"
+        elif _RULE.match(text) or _UNDERLINE.match(text):
+            kind = "rule"
+        elif _TABLE_PIPE.search(text):
+            kind = "table"
+        elif _QUOTE.match(text):
+            kind = "quote"
+        elif (match := _LIST.match(text)) is not None:
+            kind = "list"
+            content_indent = len(match.group(0).expandtabs(4))
+        elif _MARKUP.match(text):
+            kind = "markup"
+        elif "\t" in text.lstrip() or len(_GAP.findall(stripped)) >= 2 or re.search(r"\S {3,}\S", stripped):
+            kind = "table"
+        elif indent >= 4 and _CODE_LIKE.search(stripped):
+            kind = "code"
+        out.append(Line(text, kind, indent, display_width(stripped), content_indent))
+    # A setext underline makes the line above it a heading; a lone aligned line is prose.
+    for i, line in enumerate(out):
+        if line.kind == "rule" and _UNDERLINE.match(line.text) and i and out[i - 1].kind in ("prose", "list"):
+            out[i - 1].kind = "heading"
+        if line.kind == "table" and not _TABLE_PIPE.search(line.text):
+            near = [out[k].kind for k in (i - 1, i + 1) if 0 <= k < len(out)]
+            if "table" not in near:
+                line.kind = "prose"
+    return out
+
+
+def wrap_width(lines: list[Line]) -> int | None:
+    """The width the document was wrapped at, or None when it does not look hard-wrapped."""
+    widths = sorted(line.width for line in lines if line.kind in ("prose", "list") and line.width >= 8)
+    if len(widths) < MIN_FULL_LINES:
+        return None
+    width = widths[int(0.9 * (len(widths) - 1))]
+    if not MIN_WRAP_WIDTH <= width <= MAX_WRAP_WIDTH:
+        return None
+    full = sum(1 for w in widths if w >= FULL_SHARE * width)
+    if full < MIN_FULL_LINES or full < MIN_FULL_SHARE * len(widths):
+        return None
+    return width
+
+
+class _Glue:
+    """How two halves of a broken line are put back together, from the document's own usage."""
+
+    def __init__(self, text: str) -> None:
+        self.inside: Counter[str] = Counter()
+        self.spaced: Counter[str] = Counter()
+        for run in re.findall(f"[{_HANGUL}]{{2,}}", text):
+            self.inside.update(a + b for a, b in zip(run, run[1:], strict=False))
+        self.spaced.update(a + b for a, b in re.findall(f"([{_HANGUL}]) ([{_HANGUL}])", text))
+        # How often each syllable starts / ends / appears in a word whose both ends are known
+        # (not the first or last word of a line, which a wrap may have cut).
+        self.starts: Counter[str] = Counter()
+        self.ends: Counter[str] = Counter()
+        self.seen: Counter[str] = Counter()
+        for line in text.split("\n"):
+            for word in re.findall(f"[{_HANGUL}]+", " ".join(line.split()[1:-1])):
+                self.starts[word[0]] += 1
+                self.ends[word[-1]] += 1
+                self.seen.update(word)
+        self.words = set(re.findall(r"[A-Za-z]+(?:-[A-Za-z]+)*", text))
+
+    def korean(self, a: str, b: str) -> bool:
+        """True: join the syllables ``a`` and ``b`` without a space, False: with one.
+
+        The document's own spelling decides: the pair written inside a word more often than
+        across a space (or the reverse); when it never writes the pair, how often ``a`` ends a
+        word and ``b`` starts one; when it has never seen them, a space (it splits a word at
+        worst, as the line break did, and never glues two words).
+        """
+        inside, spaced = self.inside[a + b], self.spaced[a + b]
+        if inside != spaced:
+            return inside > spaced
+        if not self.seen[a] or not self.seen[b]:
+            return False
+        end, start = self.ends[a] / self.seen[a], self.starts[b] / self.seen[b]
+        return end * start < (1 - end) * (1 - start)
+
+    def join(self, left: str, right: str) -> str:
+        left, right = left.rstrip(), right.lstrip()
+        a, b = left[-1], right[0]
+        if re.match(f"[{_HANGUL}]", a) and re.match(f"[{_HANGUL}]", b):
+            return left + ("" if self.korean(a, b) else " ") + right
+        if re.match(f"[{_CJK}]", a) and re.match(f"[{_CJK}]", b):
+            return left + right
+        if re.search(r"\(https?://[^\s)]*$", left):  # a link in parentheses, cut before its end
+            return left + right
+        if a == "-" and len(left) > 1 and left[-2].isalpha() and b.islower():
+            head = re.search(r"[A-Za-z]+-$", left)
+            tail = re.match(r"[A-Za-z]+", right)
+            if head and tail and head.group(0)[:-1] + tail.group(0) in self.words:
+                if head.group(0) + tail.group(0) not in self.words:
+                    return left[:-1] + right
+            return left + right
+        return left + " " + right
+
+
+def _joins(prev: Line, line: Line, width: int, blank_between: bool, first_of_paragraph: bool) -> bool:
+    if prev.kind not in ("prose", "list") or line.kind != "prose":
+        return False
+    if prev.width < FULL_SHARE * width:
+        return False
+    same_block = line.indent in (prev.indent, prev.content_indent) or (
+        prev.kind == "prose" and first_of_paragraph and line.indent < prev.indent <= 4 + line.indent
+    )
+    if not same_block:
+        return False
+    if blank_between:
+        return not _SENTENCE_END.search(prev.text.rstrip()) and not _CAPITAL_START.match(line.text)
+    return True
+
+
+def reflow(text: str) -> str:
+    """``text`` with hard-wrapped lines rejoined (see the module's docstring); unchanged when
+    the text does not look hard-wrapped."""
+    raw = text.split("\n")
+    lines = classify(raw)
+    width = wrap_width(lines)
+    if width is None:
+        return text
+    # Decide every join first, then glue.
+    joins: list[tuple[int, int]] = []  # (index of the upper line, index of the lower line)
+    paragraph_start = True
+    i = 0
+    while i < len(lines) - 1:
+        line = lines[i]
+        if line.kind == "blank":
+            paragraph_start = True
+            i += 1
+            continue
+        nxt = i + 1
+        blank = lines[nxt].kind == "blank" and nxt + 1 < len(lines) and lines[nxt + 1].kind != "blank"
+        if blank:
+            nxt += 1
+        if _joins(line, lines[nxt], width, blank, paragraph_start):
+            joins.append((i, nxt))
+        paragraph_start = False
+        i += 1
+    if not joins:
+        return text
+    glue = _Glue(text)
+    joined_into = {j: i for i, j in joins}
+    out: list[str] = []
+    skip = set()
+    for i, j in joins:
+        skip.update(range(i + 1, j))  # the blank line between the halves
+    index_of: dict[int, int] = {}
+    for k, line in enumerate(raw):
+        if k in skip:
+            continue
+        upper = joined_into.get(k)
+        if upper is not None:
+            pos = index_of[upper]
+            out[pos] = glue.join(out[pos], line)
+            index_of[k] = pos
+        else:
+            index_of[k] = len(out)
+            out.append(line)
+    return "\n".join(out)
