@@ -94,6 +94,9 @@ class Settings(BaseSettings):
         30, ge=0, description="Word pieces a chunk repeats from the end of the one before it."
     )
     EMBEDDING_BATCH_SIZE: int = Field(32, ge=1, description="Texts per forward pass of the embedding model.")
+    CLEANING_MIN_KEPT_SHARE: float = Field(
+        0.9, ge=0, le=1, description="Warn when cleaning keeps less of a document's letters and digits than this."
+    )
     FEATURES_WINDOW_CHUNKS: int = Field(
         512, ge=1, description="Chunks embedded and written per step; a crash loses at most one window."
     )

@@ -387,3 +387,17 @@ def check_cleaning(document: Document, cleaned: CleanedDocument, min_kept_share:
             where, kept, min_kept_share, " — page chrome removed" if is_web_page(document) else "",
         )  # fmt: skip
     return kept
+
+
+def kept_summary(letters_kept: dict[str, float | None], min_kept_share: float) -> dict[str, Any]:
+    """Metadata for a batch: lowest and mean share of letters and digits kept, documents below
+    ``min_kept_share`` (ids, at most 20) and documents without any text."""
+    shares = {doc: share for doc, share in letters_kept.items() if share is not None}
+    low = sorted((doc for doc, share in shares.items() if share < min_kept_share), key=shares.__getitem__)
+    return {
+        "letters_kept_min": round(min(shares.values()), 4) if shares else None,
+        "letters_kept_mean": round(sum(shares.values()) / len(shares), 4) if shares else None,
+        "documents_below_min_kept_share": len(low),
+        "documents_below_min_kept_share_ids": low[:20],
+        "documents_without_text": len(letters_kept) - len(shares),
+    }

@@ -36,7 +36,7 @@ from llm_engineering.application.preprocessing.chunking import (
     TextChunk,
     chunking_handler,
 )
-from llm_engineering.application.preprocessing.cleaning import CLEANING_VERSION, clean_document
+from llm_engineering.application.preprocessing.cleaning import CLEANING_VERSION, check_cleaning, clean_document
 from llm_engineering.application.preprocessing.embedding import embed_texts
 from llm_engineering.domain.cleaned_documents import CleanedDocument, cleaned_class
 from llm_engineering.domain.documents import Document, UserDocument, document_classes
@@ -107,6 +107,8 @@ class CleanedBatch(BaseModel):
     """Cleaned documents of any category (restored to their category's class when read)."""
 
     documents: list[CleanedDocument] = Field(default_factory=list)
+    # Document id → share of its letters and digits that cleaning kept (None: it had none).
+    letters_kept: dict[str, float | None] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -251,7 +253,11 @@ def plan_features(config: FeatureConfig | None = None) -> FeaturePlan:
 # ---- stage 2: clean -------------------------------------------------------------------------
 def clean_documents(plan: FeaturePlan) -> CleanedBatch:
     """The cleaned form of every document the plan says needs work (nothing is written)."""
+    from llm_engineering.settings import get_settings
+
+    min_kept = get_settings().CLEANING_MIN_KEPT_SHARE
     cleaned: list[CleanedDocument] = []
+    kept: dict[str, float | None] = {}
     for cat_plan in plan.categories:
         if not cat_plan.to_process:
             continue
@@ -260,9 +266,10 @@ def clean_documents(plan: FeaturePlan) -> CleanedBatch:
         documents = [d for d in cls.bulk_find(id=sorted(str(i) for i in wanted)) if d.id in wanted]
         for document in sorted(documents, key=lambda d: str(d.id)):
             item = clean_document(document)
+            kept[str(document.id)] = check_cleaning(document, item, min_kept)
             item.features_fingerprint = cat_plan.fingerprint
             cleaned.append(item)
-    return CleanedBatch(documents=cleaned)
+    return CleanedBatch(documents=cleaned, letters_kept=kept)
 
 
 # ---- stage 3: chunk, embed, load ------------------------------------------------------------
