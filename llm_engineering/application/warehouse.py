@@ -3,7 +3,11 @@
 The format is one ``<ClassName>.json`` per document class (``UserDocument.json``,
 ``ArticleDocument.json``, …), each a list of objects with an ``_id``. Import validates every file
 before it writes anything, and upserts on each class's natural key, so importing twice leaves
-the same counts and a bad file leaves the warehouse unchanged.
+the same counts and a bad file leaves the warehouse unchanged. Every document must name an author
+that is stored or imported with it (an imported author already stored under another id is matched
+by name, and their documents follow). The embedded warehouse writes all collections in one
+transaction, so an import killed half-way leaves nothing; a document whose ``_id`` is stored under
+another link is refused, never allowed to replace it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +25,8 @@ from pydantic import ValidationError
 # Import the document module so its classes are registered before we list them.
 import llm_engineering.domain.documents  # noqa: F401,E402
 from llm_engineering.domain.base.nosql import DOCUMENT_CLASSES, NoSQLBaseDocument
-from llm_engineering.exceptions import ImportFileError
+from llm_engineering.domain.documents import UserDocument
+from llm_engineering.exceptions import DuplicateKeyError, ImportFileError
 
 
 @dataclass
@@ -89,6 +95,33 @@ def _load_file(path: Path, cls: type[NoSQLBaseDocument]) -> list[NoSQLBaseDocume
     return docs
 
 
+def _check_authors(folder: Path, loaded: list[tuple[type[NoSQLBaseDocument], list[NoSQLBaseDocument]]]) -> None:
+    """Every ``author_id`` must name a user stored or imported; an imported user stored under
+    another id (same name) is that stored user, and documents pointing at it are re-pointed."""
+    imported = next((docs for cls, docs in loaded if cls is UserDocument), [])
+    same_person: dict[str, uuid.UUID] = {}
+    for user in imported:
+        stored = UserDocument.find(name_key=user.name_key)
+        if stored is not None and stored.id != user.id:
+            same_person[str(user.id)] = stored.id
+    known = {str(u.id) for u in imported} | {str(u.id) for u in UserDocument.bulk_find()}
+    for cls, docs in loaded:
+        if cls is UserDocument or "author_id" not in cls.model_fields:
+            continue
+        for i, doc in enumerate(docs):
+            author = doc.author_id
+            if author is None or author == "":
+                continue
+            if str(author) not in known:
+                raise ImportFileError(
+                    f"{folder / (cls.__name__ + '.json')} item {i}: author_id {author} names no user "
+                    "(neither stored nor in UserDocument.json); nothing was imported"
+                )
+            if str(author) in same_person:
+                stored_id = same_person[str(author)]
+                doc.author_id = stored_id if isinstance(author, uuid.UUID) else str(stored_id)
+
+
 def import_warehouse(folder: str | Path) -> ImportReport:
     """Import every ``<ClassName>.json`` found in ``folder``. All files are validated first."""
     folder = Path(folder)
@@ -109,11 +142,22 @@ def import_warehouse(folder: str | Path) -> ImportReport:
             f"no warehouse files in {folder} (expected some of: {', '.join(sorted(known))}); nothing was imported"
         )
     # Users first, so documents never point at an author that is not stored.
-    loaded.sort(key=lambda item: item[0].collection != "users")
-    for cls, docs in loaded:
-        inserted, updated = cls.bulk_upsert(docs) if docs else (0, 0)
-        report.inserted[cls.__name__], report.updated[cls.__name__] = inserted, updated
-        logger.info("imported {}: {} new, {} updated", cls.__name__, inserted, updated)
+    loaded.sort(key=lambda item: item[0] is not UserDocument)
+    _check_authors(folder, loaded)
+    store = None
+    for cls, _ in loaded:
+        store = cls._store()  # collections and indexes exist before the transaction
+    try:
+        with store.transaction():
+            for cls, docs in loaded:
+                inserted, updated = cls.bulk_upsert(docs) if docs else (0, 0)
+                report.inserted[cls.__name__], report.updated[cls.__name__] = inserted, updated
+    except DuplicateKeyError as exc:
+        raise ImportFileError(f"{exc} (import refused; the warehouse is unchanged)") from None
+    for cls, _ in loaded:
+        logger.info(
+            "imported {}: {} new, {} updated", cls.__name__, report.inserted[cls.__name__], report.updated[cls.__name__]
+        )
     if report.skipped_files:
         logger.info("ignored files that are not warehouse collections: {}", ", ".join(report.skipped_files))
     return report

@@ -96,3 +96,34 @@ def test_rejects_unsafe_names(store):
         store.find("articles", {"link') OR 1=1 --": "x"})
     with pytest.raises(ValueError):
         store.ensure_collection('bad"; DROP TABLE x; --')
+
+
+def test_upsert_on_natural_key_refuses_an_id_stored_under_another_key(store):
+    store.upsert_many("articles", [doc(1), doc(2)], key="link")
+    intruder = {**doc(7), "_id": "id-1"}  # a new link carrying the _id of link 1
+    with pytest.raises(DuplicateKeyError, match=r"_id id-1 is already stored with link='https://blog.example/1'"):
+        store.upsert_many("articles", [doc(3), intruder], key="link")
+    assert store.find_one("articles", {"_id": "id-1"})["link"] == "https://blog.example/1"
+    assert store.count("articles") == 2  # doc(3) of the refused batch was not written either
+
+
+def test_find_newest_first_reads_only_the_limit(store):
+    store.insert_many("articles", [doc(i) for i in range(6)])
+    assert [d["n"] for d in store.find("articles", limit=3, newest_first=True)] == [5, 4, 3]
+    assert [d["n"] for d in store.find("articles", limit=2)] == [0, 1]
+
+
+def test_a_transaction_spans_collections(tmp_path):
+    store = SQLiteDocumentStore(tmp_path / "warehouse.sqlite3")
+    store.ensure_collection("users", unique=("name",))
+    store.ensure_collection("articles", unique=("link",))
+    with pytest.raises(RuntimeError), store.transaction():
+        store.upsert_many("users", [{"_id": "u1", "name": "Dana"}], key="name")
+        store.upsert_many("articles", [doc(1)], key="link")
+        raise RuntimeError("killed half-way")
+    assert store.count("users") == 0 and store.count("articles") == 0
+    with store.transaction():
+        store.upsert_many("users", [{"_id": "u1", "name": "Dana"}], key="name")
+        store.upsert_many("articles", [doc(1)], key="link")
+    assert store.count("users") == 1 and store.count("articles") == 1
+    store.close()

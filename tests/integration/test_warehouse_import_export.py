@@ -165,3 +165,62 @@ def test_unreachable_mongodb_fails_fast_naming_the_setting(monkeypatch):
         get_document_store()
     assert time.monotonic() - started < 10
     assert "hunter2-secret" not in str(err.value)
+
+
+KILL_DURING_ARTICLES = """
+import os, signal, sys
+from llm_engineering.application.warehouse import import_warehouse
+from llm_engineering.domain.documents import ArticleDocument
+
+def killed(*args, **kwargs):  # users are written by now; the process dies before articles are
+    os.kill(os.getpid(), signal.SIGKILL)
+
+ArticleDocument.bulk_upsert = killed
+import_warehouse(sys.argv[1])
+"""
+
+
+def test_an_import_killed_half_way_leaves_nothing(tmp_path, data_dir):
+    book_dump(tmp_path / "dump")
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_DURING_ARTICLES, str(tmp_path / "dump")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert (UserDocument.count(), ArticleDocument.count()) == (0, 0)
+    report = import_warehouse(tmp_path / "dump")  # and a re-import then writes everything
+    assert report.inserted == {"UserDocument": 1, "ArticleDocument": 3, "PostDocument": 0}
+
+
+def test_an_id_stored_under_another_link_is_refused_not_overwritten(tmp_path):
+    articles = book_dump(tmp_path / "dump")
+    import_warehouse(tmp_path / "dump")
+    before = [d.to_mongo() for d in ArticleDocument.bulk_find()]
+    stolen = {**articles[0], "link": "https://blog.example/posts/elsewhere", "content": {"Content": "new"}}
+    (tmp_path / "next").mkdir()
+    (tmp_path / "next" / "ArticleDocument.json").write_text(json.dumps([stolen]))
+    with pytest.raises(
+        ImportFileError, match=r"_id a964f3ac-\S+ is already stored with link='https://blog.example/posts/0'"
+    ):
+        import_warehouse(tmp_path / "next")
+    assert [d.to_mongo() for d in ArticleDocument.bulk_find()] == before
+
+
+def test_an_author_id_naming_no_user_is_refused(tmp_path):
+    articles = book_dump(tmp_path / "dump")
+    articles[1]["author_id"] = "7d1d3a52-1111-4000-8000-000000000000"
+    (tmp_path / "dump" / "ArticleDocument.json").write_text(json.dumps(articles))
+    with pytest.raises(ImportFileError, match=r"ArticleDocument.json item 1: author_id 7d1d3a52-\S+ names no user"):
+        import_warehouse(tmp_path / "dump")
+    assert (UserDocument.count(), ArticleDocument.count()) == (0, 0)
+
+
+def test_an_imported_author_already_stored_under_another_id_keeps_their_documents(tmp_path):
+    stored = UserDocument.get_or_create_by_name("Jane Writer")
+    assert str(stored.id) != USER_ID
+    book_dump(tmp_path / "dump")
+    import_warehouse(tmp_path / "dump")
+    assert UserDocument.count() == 1
+    assert {d.author_id for d in ArticleDocument.bulk_find()} == {stored.id}

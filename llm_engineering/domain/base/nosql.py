@@ -105,8 +105,11 @@ class NoSQLBaseDocument(BaseModel):
         return cls.from_mongo(doc) if doc else None
 
     @classmethod
-    def bulk_find(cls, limit: int | None = None, **filters: Any) -> list[Self]:
-        return [cls.from_mongo(d) for d in cls._store().find(cls.collection, _normalise(filters), limit)]
+    def bulk_find(cls, limit: int | None = None, newest_first: bool = False, **filters: Any) -> list[Self]:
+        """Stored documents matching ``filters`` in the order they were stored (or the reverse);
+        only ``limit`` of them are read."""
+        found = cls._store().find(cls.collection, _normalise(filters), limit, newest_first=newest_first)
+        return [cls.from_mongo(d) for d in found]
 
     @classmethod
     def count(cls, **filters: Any) -> int:

@@ -98,6 +98,5 @@ class TraceRecorder:
 
     @staticmethod
     def recent(limit: int = 20) -> list[PromptTrace]:
-        traces = PromptTrace.bulk_find()
-        traces.sort(key=lambda t: t.created_at, reverse=True)
-        return traces[:limit]
+        """The ``limit`` traces stored last, newest first (only those are read from the store)."""
+        return PromptTrace.bulk_find(limit=limit, newest_first=True)

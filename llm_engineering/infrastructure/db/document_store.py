@@ -6,12 +6,17 @@ unique fields; both adapters enforce them in the store itself, not only in our c
 * ``SQLiteDocumentStore`` (default): one SQLite file in WAL mode, a table per collection holding
   JSON text, unique expression indexes on declared keys. Writes run in ``BEGIN IMMEDIATE``
   transactions, so a batch is all-or-nothing and several threads and processes can write at
-  once without losing rows.
-* ``MongoDocumentStore``: pymongo, used when ``DATABASE_HOST`` is a ``mongodb://`` URI.
+  once without losing rows; ``transaction()`` makes several batches (several collections) one.
+* ``MongoDocumentStore``: pymongo, used when ``DATABASE_HOST`` is a ``mongodb://`` URI. Each
+  batch is checked before it writes, but batches are not atomic together (that needs a replica set).
+
+An upsert on a natural key never lets a document replace a stored one with the same ``_id`` and a
+different key value (that would lose the stored document): the batch is refused instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -50,8 +55,16 @@ class DocumentStore(ABC):
         """
 
     @abstractmethod
-    def find(self, collection: str, filters: Filters | None = None, limit: int | None = None) -> list[dict]:
-        """Documents matching equality filters (dotted paths, ``{"$in": [...]}``), in insertion order."""
+    def find(
+        self, collection: str, filters: Filters | None = None, limit: int | None = None, newest_first: bool = False
+    ) -> list[dict]:
+        """Documents matching equality filters (dotted paths, ``{"$in": [...]}``), in insertion order
+        (or the reverse), at most ``limit`` of them read."""
+
+    def transaction(self):
+        """A context in which this thread's writes are all-or-nothing together, where the store can
+        do it (SQLite); elsewhere each batch stays all-or-nothing on its own."""
+        return contextlib.nullcontext()
 
     @abstractmethod
     def count(self, collection: str, filters: Filters | None = None) -> int: ...
@@ -159,6 +172,9 @@ class SQLiteDocumentStore(DocumentStore):
     def _write(self):
         return _Transaction(self._conn())
 
+    def transaction(self):
+        return _Transaction(self._conn())
+
     @staticmethod
     def _expr(field: str) -> str:
         if field == "_id":
@@ -229,12 +245,18 @@ class SQLiteDocumentStore(DocumentStore):
             with self._write() as conn:
                 for doc in docs:
                     if key != "_id":
+                        value = _key_value(doc, key)
                         row = conn.execute(
-                            f'SELECT id FROM "{collection}" WHERE {self._expr(key)} = ?',
-                            (_key_value(doc, key),),
+                            f'SELECT id FROM "{collection}" WHERE {self._expr(key)} = ?', (value,)
                         ).fetchone()
                         if row:
                             doc = {**doc, "_id": row[0]}
+                        else:
+                            held = conn.execute(
+                                f'SELECT {self._expr(key)} FROM "{collection}" WHERE id = ?', (str(doc["_id"]),)
+                            ).fetchone()
+                            if held and held[0] != value:
+                                raise DuplicateKeyError(_id_conflict(collection, doc["_id"], key, held[0], value))
                     doc_id, text = self._row(doc)
                     exists = conn.execute(f'SELECT 1 FROM "{collection}" WHERE id = ?', (doc_id,)).fetchone()
                     conn.execute(
@@ -270,11 +292,11 @@ class SQLiteDocumentStore(DocumentStore):
                 params.append(_sql_value(value))
         return " WHERE " + " AND ".join(clauses), params
 
-    def find(self, collection, filters=None, limit=None):
+    def find(self, collection, filters=None, limit=None, newest_first=False):
         if not self._table_exists(collection):
             return []
         where, params = self._where(filters)
-        sql = f'SELECT doc FROM "{collection}"{where} ORDER BY rowid'
+        sql = f'SELECT doc FROM "{collection}"{where} ORDER BY rowid{" DESC" if newest_first else ""}'
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return [json.loads(r[0]) for r in self._conn().execute(sql, params)]
@@ -313,18 +335,30 @@ def _sql_value(value: Any) -> Any:
     return str(value)
 
 
+def _id_conflict(collection: str, doc_id, key: str, stored, given) -> str:
+    return (
+        f"{collection}: _id {doc_id} is already stored with {key}={stored!r}, not {given!r}; "
+        "writing it would replace that document, so nothing was written"
+    )
+
+
 class _Transaction:
-    """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any error."""
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any error; inside an open transaction of
+    the same connection it joins that one (the outer one commits or rolls back)."""
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
+        self.outer = False
 
     def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
+        self.outer = not self.conn.in_transaction
+        if self.outer:
+            self.conn.execute("BEGIN IMMEDIATE")
         return self.conn
 
     def __exit__(self, exc_type, exc, tb):
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        if self.outer:
+            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
         return False
 
 
@@ -422,8 +456,15 @@ class MongoDocumentStore(DocumentStore):
 
         _duplicates_in_batch(docs, (key,))
         coll = self.db[collection]
-        # Refuse the whole batch up front if any document would break another unique key.
+        # Refuse the whole batch up front if any document would break another unique key, or
+        # replace a stored document that has its _id and another key value.
         for doc in docs:
+            if key != "_id" and coll.find_one({key: _key_value(doc, key)}, {"_id": 1}) is None:
+                held = coll.find_one({"_id": doc["_id"]})
+                if held is not None and _key_value(held, key) != _key_value(doc, key):
+                    raise DuplicateKeyError(
+                        _id_conflict(collection, doc["_id"], key, _key_value(held, key), _key_value(doc, key))
+                    )
             for other in self._unique.get(collection, ()):
                 value = _key_value(doc, other)
                 if other == key or value is None:
@@ -457,8 +498,8 @@ class MongoDocumentStore(DocumentStore):
                 updated += 1
         return inserted, updated
 
-    def find(self, collection, filters=None, limit=None):
-        cursor = self.db[collection].find(self._query(filters)).sort("$natural", 1)
+    def find(self, collection, filters=None, limit=None, newest_first=False):
+        cursor = self.db[collection].find(self._query(filters)).sort("$natural", -1 if newest_first else 1)
         if limit is not None:
             cursor = cursor.limit(int(limit))
         return list(cursor)
