@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+import lxml.etree
+import lxml.html
 import trafilatura
 from bs4 import BeautifulSoup
 from trafilatura.metadata import extract_metadata
@@ -45,14 +47,44 @@ def parse_date(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+# Page chrome by the page's own structure: navigation, and small blocks whose class, id or label
+# names them as share buttons, cookie or consent banners, newsletter boxes or breadcrumbs.
+_CHROME_NAME = re.compile(
+    r"(?:^|[\s_-])(?:share|sharing|social|cookies?|consent|gdpr|newsletter|subscribe|breadcrumbs?)(?:$|[\s_-])",
+    re.IGNORECASE,
+)
+_CHROME_MAX_CHARS = 1000  # a block this long is content, whatever its class says
+
+
+def strip_page_chrome(html: str):
+    """The page as an lxml tree without its navigation and chrome blocks (see ``_CHROME_NAME``);
+    a block that holds the article (``<article>``, ``<main>``) or much text is never removed.
+    Markup lxml cannot read is returned as it is (the extractor has its own parser)."""
+    try:
+        tree = lxml.html.fromstring(re.sub(r"^\s*<\?xml[^>]*\?>", "", html))
+    except (ValueError, lxml.etree.ParserError):
+        return html
+    for element in tree.xpath("//nav | //*[@role='navigation'] | //*[@class or @id or @aria-label]"):
+        if element.getparent() is None or element.tag in ("html", "body", "article", "main"):
+            continue
+        names = " ".join(element.get(a, "") for a in ("class", "id", "aria-label"))
+        if element.tag != "nav" and element.get("role") != "navigation" and not _CHROME_NAME.search(names):
+            continue
+        if element.xpath(".//article | .//main") or len(element.text_content()) > _CHROME_MAX_CHARS:
+            continue
+        element.drop_tree()
+    return tree
+
+
 def html_to_markdown(html: str, url: str | None = None, fallback: bool = True) -> str:
     """Main text of a page or fragment as Markdown-ish text; empty when there is none.
 
     ``fallback``: when the extractor finds no main text, use the markup's plain text (feed
-    fragments); off for whole pages, where it would keep only menus and footers.
+    fragments); off for whole pages, where it would keep only menus and footers, and whose
+    navigation and chrome blocks are removed by their markup first (``strip_page_chrome``).
     """
     text = trafilatura.extract(
-        html,
+        html if fallback or not html.strip() else strip_page_chrome(html),
         url=url,
         output_format="markdown",
         include_formatting=True,

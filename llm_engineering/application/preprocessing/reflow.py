@@ -66,8 +66,11 @@ _TABLE_PIPE = re.compile(r"^\s*\||\|.*\|")
 # (a gap right after a sentence's punctuation is typewriter spacing, not a column).
 _GAP = re.compile(r"(?<=\S)(?<![.!?:;,])(?: {3,}|\t| {2})(?=\S)")
 _CODE_LIKE = re.compile(
-    r"[{}=$\\]|[;:]$|^\s*(?:def|class|import|from|return|if|for|while|sudo|cd|#!|//|/\*)(?:\s|$)|\(\)|->|::"
+    r"[{}=$\\]|^\s*(?:def|class|import|from|return|if|for|while|sudo|cd|#!|//|/\*)(?:\s|$)|\(\)|->|::"
 )
+# Syllables that (almost) never start a Korean word: particles and verb endings. A line that
+# starts with one continues the word the line above ended with.
+_NEVER_INITIAL = frozenset("는을를으께며록죠랑었았였겠습니큼냐됩됐")
 _SENTENCE_END = re.compile(r"[.!?。！？…:;][\"'”’)\]」』》〉]*$")
 _CAPITAL_START = re.compile(r"^\s*[A-Z]")
 _INDENT = re.compile("^[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]*")
@@ -170,13 +173,16 @@ class _Glue:
         """True: join the syllables ``a`` and ``b`` without a space, False: with one.
 
         The document's own spelling decides: the pair written inside a word more often than
-        across a space (or the reverse); when it never writes the pair, how often ``a`` ends a
-        word and ``b`` starts one; when it has never seen them, a space (it splits a word at
-        worst, as the line break did, and never glues two words).
+        across a space (or the reverse); then whether ``b`` is a particle or an ending that no
+        word starts with; then how often the document lets ``a`` end a word and ``b`` start one;
+        when it has never seen them, a space (it splits a word at worst, as the line break did,
+        and never glues two words).
         """
         inside, spaced = self.inside[a + b], self.spaced[a + b]
         if inside != spaced:
             return inside > spaced
+        if b in _NEVER_INITIAL:
+            return True
         if not self.seen[a] or not self.seen[b]:
             return False
         end, start = self.ends[a] / self.seen[a], self.starts[b] / self.seen[b]
