@@ -12,7 +12,7 @@ from llm_engineering.application.evaluation import reference as ref
 from llm_engineering.application.evaluation import style as sty
 from llm_engineering.application.evaluation.faithfulness import faithfulness
 from llm_engineering.application.evaluation.stats import agreement, bootstrap_mean, bootstrap_ratio
-from llm_engineering.application.evaluation.text import split_sentences
+from llm_engineering.application.evaluation.text import split_sentences, words
 
 EN_REF = (
     "Retrieval-augmented generation grounds a language model in documents fetched at query time. "
@@ -126,11 +126,30 @@ def test_faithfulness_full_partial_none(embedder):
     context = [EN_REF, "Qdrant stores the embedded chunks and answers nearest-neighbour queries."]
     supported = faithfulness(embedder, EN_REF, context)
     assert supported.score == 1.0 and supported.sentences == 2
-    half = faithfulness(embedder, f"{EN_REF.split('. ')[0]}. {EN_UNRELATED}", context)
-    assert half.score == pytest.approx(0.5)
+    first = EN_REF.split(". ")[0] + "."
+    half = faithfulness(embedder, f"{first} {EN_UNRELATED}", context)
+    share = len(words(first)) / (len(words(first)) + len(words(EN_UNRELATED)))  # supported words / all words
+    assert half.score == pytest.approx(share) and 0 < half.score < 1
     assert half.unsupported == [EN_UNRELATED]
     assert faithfulness(embedder, EN_UNRELATED, context).score == 0.0
     assert faithfulness(embedder, EN_REF, []).score is None
+
+
+def test_a_self_repeating_answer_is_not_faithful(embedder):
+    context = [
+        "The lie to avoid is a benchmark you tuned on. I measure recall@5 on a held-out set before I argue.",
+        "The experiment was designed to measure recall@5 for Q4_K_M and Q8_0 on my ThinkPad.",
+    ]
+    tautology = faithfulness(embedder, "The lie to avoid is a lie to avoid.", context)
+    assert tautology.supported == 1 and tautology.score <= 0.34  # its repeated half carries nothing
+    loop = " ".join(
+        f"The experiment was designed to measure recall@5, which is the most important metric for {q}."
+        for q in ("Q4_K_M", "Q8_0", "F16", "Q5_K_S", "Q2_K")
+    )
+    looped = faithfulness(embedder, loop, context)
+    assert looped.repeated == 4 and looped.score < 0.25
+    plain = faithfulness(embedder, "I measure recall@5 on a held-out set before I argue.", context)
+    assert plain.score == 1.0 and plain.repeated == 0
 
 
 def test_faithfulness_in_korean(embedder):

@@ -67,6 +67,11 @@ class RetrievalSettings(BaseModel):
 class GateRule(BaseModel):
     metric: str
     max_regression: float = Field(0.0, ge=0, description="How much worse than the baseline is tolerated (absolute).")
+    require: Literal["not_worse", "better"] = Field(
+        "not_worse",
+        description="not_worse: fail only when the candidate is significantly worse (paired bootstrap) by more "
+        "than max_regression; better: fail unless the candidate is significantly better.",
+    )
 
     @field_validator("metric")
     @classmethod

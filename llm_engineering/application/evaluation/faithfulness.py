@@ -1,10 +1,17 @@
-"""RAG faithfulness: the share of an answer's sentences that its retrieved context supports.
+"""RAG faithfulness: how much of an answer's content is distinct claims its retrieved context supports.
 
-A sentence counts as supported when it is close in meaning to some sentence of the context
-(embedding cosine ≥ ``semantic_threshold``) or when most of its words appear in the context
-(lexical recall ≥ ``lexical_threshold``; Hangul words also match by character bigrams, so
-particles do not hide a shared noun). Cheap, deterministic and language-agnostic; an LLM judge
-can give a finer reading, but this one needs no judge.
+The answer is cut into sentences (claims). A claim is supported when it is close in meaning to
+some sentence of the context (embedding cosine ≥ ``semantic_threshold``) or when most of its words
+appear in the context (lexical recall ≥ ``lexical_threshold``; Hangul words also match by
+character bigrams, so particles do not hide a shared noun).
+
+The score is not "supported sentences / sentences", which a self-repeating answer wins: it is the
+share of the answer's words that carry a distinct supported claim. A sentence that near-repeats an
+earlier one (``repetition.is_near_repeat``) adds no claim, and words inside a 3-word sequence the
+answer says more than once count as no content (``repetition.repeated_word_mask``). So "The lie to
+avoid is a lie to avoid." scores 0.33 at most, five near-copies of one sentence about 0.1, and a
+plain, supported answer that never repeats itself 1.0. Cheap, deterministic, language-agnostic; an
+LLM judge can give a finer reading, but this one needs no judge.
 """
 
 from __future__ import annotations
@@ -14,14 +21,21 @@ from collections.abc import Sequence
 import numpy as np
 from pydantic import BaseModel
 
-from llm_engineering.application.evaluation.text import lexical_units, split_sentences
+from llm_engineering.application.evaluation.repetition import is_near_repeat, repeated_word_mask
+from llm_engineering.application.evaluation.text import lexical_units, split_sentences, words
 
 
 class Faithfulness(BaseModel):
     score: float | None
-    """Supported sentences / sentences; ``None`` when the answer or the context is empty."""
+    """Words of distinct supported claims (repeated word sequences left out) / all words of the
+    answer; ``None`` when the answer or the context is empty."""
     sentences: int
     supported: int
+    """Distinct sentences (claims) the context supports."""
+    repeated: int = 0
+    """Sentences that near-repeat an earlier sentence of the answer."""
+    repeated_word_share: float = 0.0
+    """Share of the answer's words inside a 3-word sequence it says more than once."""
     unsupported: list[str] = []
 
 
@@ -46,12 +60,29 @@ def faithfulness(
     context_units = set(lexical_units(" ".join(context)))
     vectors = embedder.encode(sentences + context_sentences).astype(np.float64)
     best = (vectors[: len(sentences)] @ vectors[len(sentences) :].T).max(axis=1)
-    unsupported = [
-        s
-        for s, sim in zip(sentences, best, strict=True)
-        if sim < semantic_threshold and lexical_support(s, context_units) < lexical_threshold
-    ]
-    supported = len(sentences) - len(unsupported)
+    sentence_words = [words(s) for s in sentences]
+    mask = repeated_word_mask([w for ws in sentence_words for w in ws])
+    total = len(mask)
+    earlier: list[set[str]] = []
+    content = supported = repeated = offset = 0
+    unsupported: list[str] = []
+    for sentence, tokens, similarity in zip(sentences, sentence_words, best, strict=True):
+        fresh = sum(not m for m in mask[offset : offset + len(tokens)])
+        offset += len(tokens)
+        if any(is_near_repeat(tokens, e) for e in earlier):
+            repeated += 1
+            continue
+        earlier.append(set(tokens))
+        if similarity >= semantic_threshold or lexical_support(sentence, context_units) >= lexical_threshold:
+            supported += 1
+            content += fresh
+        else:
+            unsupported.append(sentence)
     return Faithfulness(
-        score=supported / len(sentences), sentences=len(sentences), supported=supported, unsupported=unsupported[:5]
+        score=content / total if total else None,
+        sentences=len(sentences),
+        supported=supported,
+        repeated=repeated,
+        repeated_word_share=sum(mask) / total if total else 0.0,
+        unsupported=unsupported[:5],
     )

@@ -1,9 +1,18 @@
-"""Regression gate: fail when the candidate (tuned) model is worse than the baseline.
+"""Regression gate: fail when the candidate (tuned) model is worse than the baseline — really worse.
 
-Each rule names a metric and how much worse than the baseline the candidate may be (absolute, in
-the metric's own units; the direction — lower loss is better, higher ROUGE is better — is known
-per metric). Missing values fail a rule rather than pass it silently; when only one model was
-evaluated (no tuned version yet) the gate is skipped and says so.
+Each rule names a metric, how much worse than the baseline the candidate may be (``max_regression``,
+absolute, in the metric's own units; the direction — lower loss is better, higher ROUGE is better —
+is known per metric) and what it requires:
+
+* ``not_worse`` (default): the rule fails only when the candidate is *significantly* worse (the
+  paired bootstrap interval of the per-item differences excludes 0, ``comparison.compare_metric``)
+  and worse by more than ``max_regression``. A difference the items cannot tell from noise passes,
+  and the gate says so ("no significant difference") instead of calling it better;
+* ``better``: the rule passes only when the candidate is significantly better.
+
+Without per-item values (a result built from summaries only) a rule compares the point estimates
+and says that it did. Missing values fail a rule rather than pass it silently; when only one model
+was evaluated (no tuned version yet) the gate is skipped and says so.
 """
 
 from __future__ import annotations
@@ -11,7 +20,8 @@ from __future__ import annotations
 from loguru import logger
 from pydantic import BaseModel
 
-from llm_engineering.application.evaluation.config import METRICS, GateSettings
+from llm_engineering.application.evaluation.comparison import compare_metric
+from llm_engineering.application.evaluation.config import METRICS, GateRule, GateSettings
 from llm_engineering.exceptions import LLMTwinError
 
 
@@ -28,6 +38,11 @@ class RuleOutcome(BaseModel):
     """How much worse the candidate is (positive = worse), in the metric's units."""
     passed: bool
     reason: str
+    require: str = "not_worse"
+    verdict: str = "n/a"
+    """better / worse / no significant difference (paired bootstrap), or n/a without per-item values."""
+    interval: str = ""
+    """The paired difference (candidate − baseline) with its interval, as text."""
 
 
 class GateResult(BaseModel):
@@ -40,6 +55,28 @@ class GateResult(BaseModel):
     @property
     def failed(self) -> bool:
         return self.status == "failed"
+
+
+def _judge_rule(rule: GateRule, regression: float, verdict: str, candidate: str) -> tuple[bool, str]:
+    beyond = regression > rule.max_regression + 1e-12
+    if verdict == "n/a":  # no per-item values: point estimates only
+        if beyond:
+            allowed = rule.max_regression
+            return False, f"{candidate} is worse by {regression:.4g} (allowed {allowed:.4g}; point estimates)"
+        if rule.require == "better":
+            return False, "significance unknown (no per-item values); the rule requires a significant improvement"
+        return True, "not worse than allowed (point estimates; no per-item values to test significance)"
+    if rule.require == "better":
+        if verdict == "better":
+            return True, "significantly better"
+        return False, f"{verdict}; the rule requires a significant improvement"
+    if verdict == "worse":
+        if beyond:
+            return False, f"significantly worse by {regression:.4g} (allowed {rule.max_regression:.4g})"
+        return True, f"significantly worse by {regression:.4g}, within the tolerated {rule.max_regression:.4g}"
+    if verdict == "better":
+        return True, "significantly better"
+    return True, "no significant difference (tolerated: the rule fails only on a significant regression)"
 
 
 def check_gate(result, settings: GateSettings) -> GateResult:
@@ -60,41 +97,40 @@ def check_gate(result, settings: GateSettings) -> GateResult:
     for rule in settings.rules:
         base = result.metric(settings.baseline, rule.metric)
         cand = result.metric(settings.candidate, rule.metric)
+        common = dict(metric=rule.metric, baseline=base, candidate=cand, max_regression=rule.max_regression)
         if base is None or cand is None:
             outcomes.append(
                 RuleOutcome(
-                    metric=rule.metric,
-                    baseline=base,
-                    candidate=cand,
-                    max_regression=rule.max_regression,
+                    **common,
                     regression=None,
                     passed=False,
                     reason="metric missing (not computed or all items malformed)",
+                    require=rule.require,
                 )
             )
             continue
         regression = (base - cand) if METRICS[rule.metric] else (cand - base)
-        passed = regression <= rule.max_regression + 1e-12
+        paired = compare_metric(result, settings.baseline, settings.candidate, rule.metric)
+        passed, reason = _judge_rule(rule, regression, paired.verdict, settings.candidate)
         outcomes.append(
             RuleOutcome(
-                metric=rule.metric,
-                baseline=base,
-                candidate=cand,
-                max_regression=rule.max_regression,
+                **common,
                 regression=regression,
                 passed=passed,
-                reason="ok"
-                if passed
-                else f"{settings.candidate} is worse by {regression:.4g} (allowed {rule.max_regression:.4g})",
+                reason=reason,
+                require=rule.require,
+                verdict=paired.verdict,
+                interval=paired.as_text(4),
             )
         )
     failed = [o for o in outcomes if not o.passed]
+    summary = "; ".join(f"{o.metric}: {o.reason}" for o in (failed or outcomes))
     return GateResult(
         status="failed" if failed else "passed",
         baseline=settings.baseline,
         candidate=settings.candidate,
         rules=outcomes,
-        message="; ".join(f"{o.metric}: {o.reason}" for o in failed) or "every rule passed",
+        message=summary or "no rules",
     )
 
 

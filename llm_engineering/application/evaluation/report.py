@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from llm_engineering.application.evaluation.comparison import Comparison, compare_models
 from llm_engineering.application.evaluation.config import METRICS
 from llm_engineering.application.evaluation.judge import RUBRIC
 from llm_engineering.application.evaluation.runner import PER_ITEM_METRICS, EvaluationResult, registry_version_dir
@@ -19,6 +20,25 @@ from llm_engineering.settings import get_settings
 
 HEADLINE = ["loss", "perplexity", *PER_ITEM_METRICS[1:]]  # the per-item metrics, perplexity beside loss
 DISTRIBUTIONS = ["loss", "rouge_l", "chrf", "semantic_similarity", "style_similarity", "judge_accuracy"]
+
+# What each metric measures, shown beside its row so a reader need not know the names.
+METRIC_HELP: dict[str, str] = {
+    "loss": "mean cross-entropy of the reference answer's tokens given the question (nats per token): "
+    "how surprised the model is by the author's own answer",
+    "perplexity": "exp(loss): the number of equally likely tokens the model hesitates between",
+    "rouge_l": "longest common word subsequence between answer and reference (F-measure, 0–1)",
+    "bleu": "shared word n-grams (1–4) between answer and reference, with a brevity penalty (0–100)",
+    "chrf": "shared character n-grams between answer and reference (F-score, 0–100; robust for Korean)",
+    "semantic_similarity": "cosine of the answer's and the reference's sentence embeddings",
+    "style_similarity": "cosine of the answer's embedding to the centre of the author's own texts",
+    "stylometry_distance": "distance of the answer's sentence length, vocabulary and punctuation habits "
+    "from the author's",
+    "judge_accuracy": "the judge model's 1–3 score for factual agreement with the reference",
+    "judge_style": "the judge model's 1–3 score for writing like the reference",
+    "faithfulness": "share of the answer's words that make distinct claims the retrieved context supports "
+    "(repeated sentences and repeated word sequences count as no content)",
+    "pairwise_win_rate": "how often the judge prefers the candidate's answer to the baseline's, both orders",
+}
 
 
 class ReportPaths(BaseModel):
@@ -113,16 +133,37 @@ def plot_distributions(result: EvaluationResult) -> str | None:
     return _png(fig)
 
 
+def smooth(values: list[float], window: int | None = None) -> list[float]:
+    """Trailing moving average (window: a tenth of the curve, at least 1): the trend of a noisy
+    per-step loss; the first points average what came before them."""
+    window = window or max(1, len(values) // 10)
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
 def plot_training(result: EvaluationResult) -> str | None:
+    """SFT and DPO losses on separate axes (their scales differ); each curve raw (faint) and smoothed."""
     if not result.training_curves:
         return None
-    fig, ax = _figure(figsize=(6.5, 3.2))
+    stages = {"SFT": {}, "DPO": {}}
     for name, points in result.training_curves.items():
-        ax.plot([p[0] for p in points], [p[1] for p in points], label=name, linewidth=1.2)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.legend(fontsize=7)
-    ax.set_title("Training loss (from the registry's metrics.json)", fontsize=10)
+        stages["DPO" if "dpo" in name.lower() else "SFT"][name] = points
+    shown = [(stage, curves) for stage, curves in stages.items() if curves]
+    fig, axes = _figure(1, len(shown), figsize=(5.5 * len(shown), 3.2), squeeze=False)
+    for ax, (stage, curves) in zip(axes.flat, shown, strict=True):
+        for name, points in curves.items():
+            steps, losses = [p[0] for p in points], [p[1] for p in points]
+            (raw,) = ax.plot(steps, losses, linewidth=0.8, alpha=0.3)
+            ax.plot(steps, smooth(losses), color=raw.get_color(), linewidth=1.6, label=name)
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss")
+        ax.legend(fontsize=7)
+        ax.set_title(f"{stage} loss (faint: per step; line: moving average)", fontsize=10)
     return _png(fig)
 
 
@@ -154,9 +195,15 @@ th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f2f2f2} .best{font-weight:bold} 
 .fail{color:#b00020;font-weight:bold} .pass{color:#1b5e20;font-weight:bold}
 .note{background:#fff8e1;padding:.5em 1em;border-left:4px solid #f9a825} pre{white-space:pre-wrap}
+.verdict{font-size:17px;background:#eef3fb;padding:.6em 1em;border-left:4px solid #1a73e8}
+td.help{color:#555;font-size:12px;max-width:320px}
 td.text{max-width:380px;white-space:pre-wrap}
 </style></head><body>
 <h1>Evaluation report: {{ r.run_name }}</h1>
+{% if comparison %}<p id="verdict" class="verdict"><b>Verdict</b> — {{ comparison.line() }}
+<br><small>Paired bootstrap over the items both models answered; a difference counts only when its
+{{ (r.config.confidence * 100)|round|int }}% interval excludes 0. Overlapping per-model intervals are
+not a test.</small></p>{% endif %}
 <p>{{ r.created_at }} · dataset <code>{{ r.dataset }}</code> · {{ r.samples|length }} items ·
 confidence {{ (r.config.confidence * 100)|round|int }}% (bootstrap, {{ r.config.bootstrap_resamples }} resamples)</p>
 
@@ -176,12 +223,17 @@ confidence {{ (r.config.confidence * 100)|round|int }}% (bootstrap, {{ r.config.
 </table>
 
 <h2>Headline</h2>
+<p>Bold: significantly better than the other model of the comparison (paired bootstrap); no bold,
+no significant difference.</p>
 <table id="headline"><tr><th>metric</th>
 <th>better</th>{% for m in r.models %}<th>{{ m.label }}</th>{% endfor %}
-</tr>
+{% if comparison %}<th>{{ comparison.candidate }} − {{ comparison.baseline }} [interval]</th><th>verdict</th>{% endif %}
+<th>what it measures</th></tr>
 {% for row in headline %}<tr><td>{{ row.metric }}</td>
 <td>{{ row.direction }}</td>
 {% for cell in row.cells %}<td class="{{ 'best' if cell.best else '' }}">{{ cell.text }}</td>{% endfor %}
+{% if comparison %}<td>{{ row.difference }}</td><td>{{ row.verdict }}</td>{% endif %}
+<td class="help">{{ row.help }}</td>
 </tr>{% endfor %}
 {% if r.pairwise %}<tr><td>pairwise win rate ({{ r.pairwise.candidate }} vs {{ r.pairwise.baseline }})</td>
 <td>higher</td>
@@ -199,12 +251,16 @@ confidence {{ (r.config.confidence * 100)|round|int }}% (bootstrap, {{ r.config.
 <th>{{ gate.candidate }}</th>
 <th>regression</th>
 <th>allowed</th>
+<th>paired difference [interval]</th>
+<th>requires</th>
 <th>result</th></tr>
 {% for o in gate.rules %}<tr><td>{{ o.metric }}</td>
 <td>{{ fmt(o.baseline) }}</td>
 <td>{{ fmt(o.candidate) }}</td>
 <td>{{ fmt(o.regression) }}</td>
 <td>{{ fmt(o.max_regression) }}</td>
+<td>{{ o.interval }}</td>
+<td>{{ (o.require or "not_worse")|replace("_", " ") }}</td>
 <td class="{{ 'pass' if o.passed else 'fail' }}">{{ o.reason }}</td></tr>{% endfor %}
 </table>{% endif %}{% endif %}
 
@@ -300,25 +356,40 @@ def _top(profile: dict[str, float], n: int = 5) -> str:
     return "  ".join(f"{mark} {share:.0%}" for mark, share in list(profile.items())[:n])
 
 
-def headline_rows(result: EvaluationResult) -> list[dict]:
+def comparison_of(result: EvaluationResult) -> Comparison | None:
+    """The gate's candidate against its baseline (or the last model against the first)."""
+    labels = [m.label for m in result.models]
+    gate = result.config.get("gate", {})
+    baseline, candidate = gate.get("baseline"), gate.get("candidate")
+    if baseline not in labels or candidate not in labels:
+        if len(labels) < 2:
+            return None
+        baseline, candidate = labels[0], labels[-1]
+    return compare_models(result, baseline, candidate)
+
+
+def headline_rows(result: EvaluationResult, comparison: Comparison | None = None) -> list[dict]:
+    """One row per metric; a cell is bold only when the paired comparison of candidate and baseline
+    is significant, and then the better of the two is."""
     rows = []
     for metric in HEADLINE:
         estimates = [m.metrics.get(metric) for m in result.models]
         if all(e is None for e in estimates):
             continue
-        present = [e.value for e in estimates if e is not None and e.value is not None]
-        best = (max if METRICS.get(metric, True) else min)(present) if len(present) > 1 else None
+        paired = comparison.metrics.get("loss" if metric == "perplexity" else metric) if comparison else None
+        winner = None
+        if paired is not None and paired.significant:
+            winner = comparison.candidate if paired.verdict == "better" else comparison.baseline
         rows.append(
             {
                 "metric": metric,
+                "help": METRIC_HELP.get(metric, ""),
                 "direction": "higher" if METRICS.get(metric, True) else "lower",
                 "cells": [
-                    {
-                        "text": _cell(e),
-                        "best": best is not None and e is not None and e.value == best,
-                    }
-                    for e in estimates
+                    {"text": _cell(e), "best": winner == m.label} for m, e in zip(result.models, estimates, strict=True)
                 ],
+                "difference": paired.as_text() if paired is not None and metric != "perplexity" else "",
+                "verdict": paired.verdict if paired is not None else "",
             }
         )
     return rows
@@ -330,9 +401,11 @@ def render_html(result: EvaluationResult) -> str:
     env = Environment(autoescape=True)
     env.globals.update(fmt=_fmt, top=_top)
     author = result.author_style.get("stylometry")
+    comparison = comparison_of(result)
     return env.from_string(_TEMPLATE).render(
         r=result,
-        headline=headline_rows(result),
+        comparison=comparison,
+        headline=headline_rows(result, comparison),
         gate=result.gate and _GateView(**result.gate),
         images={
             "metrics": plot_metrics(result),

@@ -1,4 +1,5 @@
-"""Uncertainty and agreement: bootstrap confidence intervals and rater agreement.
+"""Uncertainty, comparison and agreement: bootstrap confidence intervals, paired bootstrap tests of
+a difference between two models on the same items, and rater agreement.
 
 Intervals come from ``scipy.stats.bootstrap`` (percentile method, fixed seed); agreement from
 ``sklearn.metrics.cohen_kappa_score``. Missing values (``None``/NaN) are dropped and counted,
@@ -118,3 +119,71 @@ def agreement(a: Sequence[int | str | None], b: Sequence[int | str | None], ordi
         except ValueError:
             weighted = None
     return Agreement(n=len(pairs), percent_agreement=percent, cohen_kappa=kappa, weighted_kappa=weighted)
+
+
+class PairedComparison(BaseModel):
+    """Candidate minus baseline on the items both have, with a paired bootstrap interval.
+
+    ``significant`` when the interval excludes 0; ``verdict`` reads the sign with the metric's
+    direction: ``better``, ``worse`` or ``no significant difference`` (``n/a`` without items)."""
+
+    difference: float | None
+    low: float | None = None
+    high: float | None = None
+    n: int = 0
+    significant: bool = False
+    verdict: str = "n/a"
+
+    def as_text(self, digits: int = 3) -> str:
+        if self.difference is None:
+            return "n/a"
+        return f"{self.difference:+.{digits}f} [{self.low:+.{digits}f}, {self.high:+.{digits}f}]"
+
+
+def _verdict(point: float, low: float, high: float, higher_is_better: bool, n: int) -> PairedComparison:
+    significant = low > 0 or high < 0
+    verdict = "no significant difference"
+    if significant:
+        verdict = "better" if (point > 0) == higher_is_better else "worse"
+    return PairedComparison(difference=point, low=low, high=high, n=n, significant=significant, verdict=verdict)
+
+
+def paired_bootstrap(
+    baseline: Sequence[float | None],
+    candidate: Sequence[float | None],
+    higher_is_better: bool = True,
+    confidence: float = 0.95,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> PairedComparison:
+    """Mean of per-item differences (candidate − baseline) over items where both are present,
+    with a percentile bootstrap interval that resamples items (so both models move together)."""
+    pairs = [
+        (float(a), float(b))
+        for a, b in zip(baseline, candidate, strict=True)
+        if a is not None and b is not None and not (math.isnan(float(a)) or math.isnan(float(b)))
+    ]
+    if not pairs:
+        return PairedComparison(difference=None)
+    diffs = np.asarray([b - a for a, b in pairs], dtype=np.float64)
+    point = float(diffs.mean())
+    if diffs.size < 2 or np.ptp(diffs) == 0 and point == 0:
+        return _verdict(point, point, point, higher_is_better, int(diffs.size))
+    rng = np.random.default_rng(seed)
+    means = diffs[rng.integers(0, diffs.size, size=(resamples, diffs.size))].mean(axis=1)
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(means, [alpha, 1 - alpha])
+    return _verdict(point, float(low), float(high), higher_is_better, int(diffs.size))
+
+
+def one_sample_bootstrap(
+    values: Sequence[float | None],
+    null: float,
+    higher_is_better: bool = True,
+    confidence: float = 0.95,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> PairedComparison:
+    """Mean of ``values`` minus ``null`` (e.g. a pairwise win rate against 0.5), bootstrapped."""
+    present = [v for v in values if v is not None]
+    return paired_bootstrap([null] * len(present), present, higher_is_better, confidence, resamples, seed)
