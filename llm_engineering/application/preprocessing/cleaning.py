@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 
 from loguru import logger
 
-from llm_engineering.application.preprocessing.reflow import classify, reflow
+from llm_engineering.application.preprocessing.reflow import reflow_lines
 from llm_engineering.domain.cleaned_documents import CleanedDocument, cleaned_class
 from llm_engineering.domain.documents import Document
 from llm_engineering.domain.types import DataCategory
@@ -207,9 +207,7 @@ def clean_prose(text: str, web_page: bool = False) -> str:
         footer = _INLINE_FOOTER.search(text, len(text) // 2)
         if footer:
             text = text[: footer.start()]
-    text = reflow(text)
-    lines = text.split("\n")
-    kinds = [line.kind for line in classify(lines)]
+    lines, kinds = reflow_lines(text)
     result: list[str] = []
     blocks: list[str] = []  # fenced code, set aside so no prose rule touches it
     in_code = False

@@ -66,7 +66,8 @@ _TABLE_PIPE = re.compile(r"^\s*\||\|.*\|")
 # (a gap right after a sentence's punctuation is typewriter spacing, not a column).
 _GAP = re.compile(r"(?<=\S)(?<![.!?:;,])(?: {3,}|\t| {2})(?=\S)")
 _CODE_LIKE = re.compile(
-    r"[{}=$\\]|^\s*(?:def|class|import|from|return|if|for|while|sudo|cd|#!|//|/\*)(?:\s|$)|\(\)|->|::"
+    r"[{}=$\\`]|^\s*(?:[!#%>@]|//|/\*|(?:def|class|import|from|return|if|for|while|sudo|cd|pip|python|git|RUN)\s)"
+    r"|\w\(|->|::"
 )
 # Syllables that (almost) never start a Korean word: particles and verb endings. A line that
 # starts with one continues the word the line above ended with.
@@ -120,9 +121,17 @@ def classify(lines: list[str]) -> list[Line]:
             kind = "markup"
         elif "\t" in text.lstrip() or len(_GAP.findall(stripped)) >= 2 or re.search(r"\S {3,}\S", stripped):
             kind = "table"
-        elif indent >= 4 and _CODE_LIKE.search(stripped):
-            kind = "code"
         out.append(Line(text, kind, indent, display_width(stripped), content_indent))
+    # Indented deeper than the document's usual prose and looking like code (or mostly not
+    # letters): code, whatever the rest says.
+    indents = Counter(line.indent for line in out if line.kind == "prose")
+    usual = indents.most_common(1)[0][0] if indents else 0
+    for line in out:
+        if line.kind == "prose" and line.indent >= usual + 4:
+            stripped = line.text.strip()
+            letters = sum(1 for c in stripped if c.isalpha())
+            if _CODE_LIKE.search(stripped) or letters < len(stripped) / 2:
+                line.kind = "code"
     # A setext underline makes the line above it a heading; a lone aligned line is prose.
     for i, line in enumerate(out):
         if line.kind == "rule" and _UNDERLINE.match(line.text) and i and out[i - 1].kind in ("prose", "list"):
@@ -225,11 +234,18 @@ def _joins(prev: Line, line: Line, width: int, blank_between: bool, first_of_par
 def reflow(text: str) -> str:
     """``text`` with hard-wrapped lines rejoined (see the module's docstring); unchanged when
     the text does not look hard-wrapped."""
+    return "\n".join(reflow_lines(text)[0])
+
+
+def reflow_lines(text: str) -> tuple[list[str], list[str]]:
+    """The reflowed text's lines and each line's kind (``classify``'s; a joined line has the
+    kind of its first part)."""
     raw = text.split("\n")
     lines = classify(raw)
+    kinds = [line.kind for line in lines]
     width = wrap_width(lines)
     if width is None:
-        return text
+        return raw, kinds
     # Decide every join first, then glue.
     joins: list[tuple[int, int]] = []  # (index of the upper line, index of the lower line)
     paragraph_start = True
@@ -249,13 +265,14 @@ def reflow(text: str) -> str:
         paragraph_start = False
         i += 1
     if not joins:
-        return text
+        return raw, kinds
     glue = _Glue(text)
     joined_into = {j: i for i, j in joins}
-    out: list[str] = []
     skip = set()
     for i, j in joins:
         skip.update(range(i + 1, j))  # the blank line between the halves
+    out: list[str] = []
+    out_kinds: list[str] = []
     index_of: dict[int, int] = {}
     for k, line in enumerate(raw):
         if k in skip:
@@ -268,4 +285,5 @@ def reflow(text: str) -> str:
         else:
             index_of[k] = len(out)
             out.append(line)
-    return "\n".join(out)
+            out_kinds.append(kinds[k])
+    return out, out_kinds
