@@ -52,9 +52,7 @@ def _documents(args: argparse.Namespace) -> dict[str, list]:
             raise SystemExit(f"{path} not found; pass --warehouse-dump DIR (a folder of <ClassName>.json)")
         rows = json.loads(path.read_text(encoding="utf-8"))
         sources["web pages (warehouse dump)"] = [
-            ArticleDocument(
-                content=row["content"], platform=row.get("platform") or "blog", link=row["link"], **author
-            )
+            ArticleDocument(content=row["content"], platform=row.get("platform") or "blog", link=row["link"], **author)
             for row in rows
         ]
     for path in _files(args.text, TEXT_SUFFIXES):
