@@ -110,12 +110,15 @@ def cut_at_stop(text: str, stop: Sequence[str] | None) -> tuple[str, bool]:
 
 
 def repeated_tail(ids: Sequence[int], min_block: int = 4, copies: int = 3) -> int:
-    """How many tokens to drop so that ``ids`` ends with one copy of a block it repeats.
+    """How many tokens to drop so that ``ids`` ends before a loop: 0 when the end does not loop.
 
-    Greedy decoding of a small model can fall into a loop (``The answer is: The answer is: ...``)
-    that it never leaves. When ``ids`` ends in ``copies`` back-to-back copies of one block of at
+    Greedy decoding of a small model can fall into a loop that it never leaves, either exact
+    (``The answer is: The answer is: ...``) or with small changes (the same sentence again with one
+    name or number changed). When ``ids`` ends in ``copies`` back-to-back copies of one block of at
     least ``min_block`` tokens, the answer is the text up to the end of the first copy: returns the
-    length of the other copies (the shortest such block wins); 0 when the end does not repeat.
+    length of the other copies (the shortest such block wins). Otherwise, when the end of ``ids``
+    mostly repeats word sequences written before it (see :func:`near_repeat_start`), returns the
+    length of that repeating end.
     """
     n = len(ids)
     for size in range(min_block, n // copies + 1):
@@ -124,7 +127,83 @@ def repeated_tail(ids: Sequence[int], min_block: int = 4, copies: int = 3) -> in
         block = list(ids[n - size :])
         if all(list(ids[n - (c + 1) * size : n - c * size]) == block for c in range(1, copies)):
             return (copies - 1) * size
-    return 0
+    start = near_repeat_start(ids)
+    return 0 if start is None else n - start
+
+
+def near_repeat_start(
+    ids: Sequence[int], n: int = 4, min_length: int = 24, min_share: float = 0.6, max_new_run: int = 10
+) -> int | None:
+    """Where a near-repeat loop at the end of ``ids`` begins, or ``None``.
+
+    A token is *repeated* when it lies inside an ``n``-token sequence that already occurred earlier
+    in ``ids``. Walking back from the end, the repeating end stops at the first run of more than
+    ``max_new_run`` tokens that are not repeated (the first copy of what the loop repeats, which
+    stays). It is a loop when it is at least ``min_length`` tokens long and at least ``min_share`` of
+    its tokens are repeated: a sentence said again with a changed word or two. Runs in linear time,
+    so it can be called after every generated token.
+    """
+    total = len(ids)
+    if total < min_length + n:
+        return None
+    seen: set[tuple[int, ...]] = set()
+    repeated = [False] * total
+    for j in range(total - n + 1):
+        gram = tuple(ids[j : j + n])
+        if gram in seen:
+            for i in range(j, j + n):
+                repeated[i] = True
+        else:
+            seen.add(gram)
+    if not repeated[-1] and not any(repeated[-max_new_run:]):
+        return None
+    start, new_run = total, 0
+    for i in range(total - 1, -1, -1):
+        if repeated[i]:
+            start, new_run = i, 0
+        else:
+            new_run += 1
+            if new_run > max_new_run:
+                break
+    length = total - start
+    if length < min_length or sum(repeated[start:]) < min_share * length:
+        return None
+    return start
+
+
+def complete_text(text: str) -> str:
+    """``text`` without U+FFFD: a byte-level tokenizer decodes half a character (the first bytes of
+    a Hangul syllable, say) as U+FFFD; at the end it may still be completed by the next token, so it
+    is held back, and in the middle it is bytes that never formed a character, so it is dropped."""
+    return text.rstrip("\ufffd").replace("\ufffd", "")
+
+
+class TokenTextDecoder:
+    """Generated token ids in, text pieces out, never half a UTF-8 character.
+
+    ``push`` returns the text a new token completes (often "", while a character is unfinished);
+    the pieces join to ``complete_text(decode(ids))``. Only the last few tokens are decoded each
+    time (the piece is what decoding them adds to decoding the ones before), so long answers stay
+    cheap and tokenizers that treat a leading space specially still decode it right.
+    """
+
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.ids: list[int] = []
+        self._prefix = 0  # window start: tokens before it are already emitted
+        self._read = 0  # tokens up to here are emitted
+
+    def _decode(self, start: int, end: int | None = None) -> str:
+        return self.tokenizer.decode(self.ids[start:end], skip_special_tokens=True)
+
+    def push(self, token_id: int) -> str:
+        self.ids.append(int(token_id))
+        done = self._decode(self._prefix, self._read)
+        text = self._decode(self._prefix)
+        if len(text) <= len(done) or text.endswith("\ufffd"):
+            return ""  # nothing new yet, or a character still waiting for its last bytes
+        self._prefix, self._read = self._read, len(self.ids)
+        return text[len(done) :].replace("\ufffd", "")
 
 
 class StopStreamFilter:
