@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     TRAINING_MAX_STEPS: int | None = Field(
         None, ge=1, description="When set, caps SFT and DPO at this many optimiser steps (quick runs)."
     )
+    TRAINING_TIME_BUDGET_S: float | None = Field(
+        None,
+        description="Seconds of training steps for SFT and DPO together (DPO gets dpo_budget_share of it): "
+        "steps are planned from a measured step time and training stops on time. Empty: "
+        "configs/training.yaml's time_budget_s (240 s, a few minutes on a laptop CPU).",
+    )
     TRAINING_FORCE: bool = Field(
         False, description="Retrain even when the datasets and training config match the newest version."
     )

@@ -13,7 +13,7 @@ from zenml import pipeline
 from llm_engineering.model.finetuning.data import find_dataset
 from llm_engineering.model.finetuning.twin import (
     TrainingConfig,
-    apply_max_steps_override,
+    apply_overrides,
     training_fingerprint,
     unchanged_version,
 )
@@ -23,7 +23,7 @@ from steps.training import register_model, reuse_model_version, train_dpo, train
 @pipeline
 def training(instruct_dataset: str = "", preference_dataset: str = "", training: Any = None) -> None:
     # Checked here, before any step runs, so a bad config stops at once with a clear message.
-    config = apply_max_steps_override(TrainingConfig.from_dict(training))
+    config = apply_overrides(TrainingConfig.from_dict(training))
     params = config.to_dict()
     # Resolve the datasets now (empty: the newest generated ones) so a missing one stops the run at once.
     instruct_dataset = str(find_dataset(instruct_dataset, "instruct"))

@@ -224,3 +224,52 @@ def test_render_chat_refuses_malformed_messages(sft_result):
         render_chat(tokenizer, [])
     with pytest.raises(ValueError, match="'role' and 'content'"):
         render_chat(tokenizer, [{"text": "hi"}])
+
+
+def test_packed_sft_lowers_the_loss_step_after_step(model_cache, run_root, instruct_data):
+    from llm_engineering.model.finetuning.sft import run_sft
+
+    config = small_sft_config(
+        max_steps=8, packing=True, per_device_train_batch_size=2, max_length=160, save_steps=100, time_budget_s=300
+    )
+    result = run_sft(instruct_data, config, output_dir=run_root / "packed", device="cpu")
+    metrics = result.metrics
+    # 16 examples of ~45 tokens share rows of 160 tokens: far fewer rows than examples, no padding
+    assert metrics["train_rows"] <= 8 and metrics["train_samples"] == 16
+    curve = [point["loss"] for point in metrics["loss_curve"]]
+    assert len(curve) == 8
+    halves = sum(curve[:4]) / 4, sum(curve[4:]) / 4
+    assert halves[1] < halves[0] - 0.2, curve  # falls on average, not only at one lucky step
+    assert metrics["eval_loss"] < metrics["eval_loss_before"] - 0.1
+    rates = [point["learning_rate"] for point in metrics["loss_curve"]]
+    assert rates[0] == pytest.approx(config.learning_rate)  # learning starts at the first step
+
+
+def test_time_budget_stops_a_long_run_on_time(model_cache, run_root, instruct_data):
+    from llm_engineering.model.finetuning.sft import run_sft
+
+    config = small_sft_config(max_steps=-1, num_train_epochs=100, time_budget_s=6, eval_before_training=False)
+    result = run_sft(instruct_data, config, output_dir=run_root / "budget", device="cpu")
+    metrics = result.metrics
+    allowed = 100 * 4  # 100 epochs of 16 examples, 4 per step
+    assert 1 <= metrics["global_step"] < allowed
+    assert metrics["planned_steps"] is None or metrics["planned_steps"] < allowed
+    # stops within about one step of the budget (the step under way finishes)
+    step = metrics["seconds_per_step"] or metrics["train_runtime_s"] / metrics["global_step"]
+    assert metrics["train_runtime_s"] <= 6 + 2 * step + 2
+
+
+def test_a_dataset_smaller_than_one_batch_trains_and_says_so(model_cache, run_root):
+    from loguru import logger
+
+    from llm_engineering.model.finetuning.sft import run_sft
+
+    messages: list[str] = []
+    sink = logger.add(lambda m: messages.append(str(m)), level="WARNING")
+    try:
+        data = DatasetDict({"train": instruct(1)})
+        result = run_sft(data, small_sft_config(max_steps=2), output_dir=run_root / "tiny", device="cpu")
+    finally:
+        logger.remove(sink)
+    assert result.metrics["global_step"] == 2 and (result.model_dir / "model.safetensors").is_file()
+    assert any("1 training row(s), fewer than one batch (4 per step)" in m for m in messages)

@@ -104,7 +104,47 @@ def test_shipped_training_config_parses():
     data = yaml.safe_load((root / "configs" / "training.yaml").read_text())
     config = TrainingConfig.from_dict(data["parameters"]["training"])
     assert config.sft.lora.r == 32 and config.sft.lora.alpha == 32 and config.dpo.beta == 0.5
-    assert 0 < config.sft.max_steps <= 50 and 0 < config.dpo.max_steps <= 20  # short CPU default
+    # a CPU default: a few minutes of training steps, split between the stages, on packed rows
+    assert 0 < config.time_budget_s <= 300 and config.sft.packing
+    assert config.sft.time_budget_s + config.dpo.time_budget_s == pytest.approx(config.time_budget_s)
+    assert config.dpo.time_budget_s < config.sft.time_budget_s
+
+
+def test_time_budget_of_zero_is_a_clear_error(monkeypatch):
+    from llm_engineering.model.finetuning.sft import SFTRunConfig
+    from llm_engineering.model.finetuning.twin import apply_overrides
+    from llm_engineering.settings import get_settings
+
+    with pytest.raises(ValueError, match="time_budget_s must be a positive number of seconds"):
+        SFTRunConfig(time_budget_s=0)
+    with pytest.raises(ConfigurationError, match="time_budget_s must be a positive"):
+        TrainingConfig.from_dict({"time_budget_s": 0})
+    monkeypatch.setenv("TRAINING_TIME_BUDGET_S", "0")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ConfigurationError, match="TRAINING_TIME_BUDGET_S must be a positive number"):
+            apply_overrides(TrainingConfig())
+        monkeypatch.setenv("TRAINING_TIME_BUDGET_S", "90")
+        get_settings.cache_clear()
+        config = apply_overrides(TrainingConfig.from_dict({"time_budget_s": 600, "run_dpo": False}))
+        assert config.time_budget_s == 90 and config.sft.time_budget_s == 90 and config.dpo.time_budget_s is None
+    finally:
+        get_settings.cache_clear()
+
+
+def test_budgeted_schedule_learns_from_the_first_step_and_ends_at_its_floor():
+    from llm_engineering.model.finetuning.common import TimeBudget
+
+    budget = TimeBudget(60, warmup_steps=0, min_lr_ratio=0.1)
+    budget.planned_steps = 20
+    factors = [budget.lr_factor(step) for step in range(21)]
+    assert factors[0] == 1.0  # no ramp from zero
+    assert all(a >= b for a, b in zip(factors, factors[1:], strict=False))
+    assert factors[20] == pytest.approx(0.1)
+    budget.planned_steps = 40  # replanned (slower steps): the decay stretches to the new end
+    assert budget.lr_factor(20) > 0.5
+    warm = TimeBudget(60, warmup_steps=2, min_lr_ratio=1.0)
+    assert 0 < warm.lr_factor(0) < warm.lr_factor(1) < warm.lr_factor(2) == 1.0 == warm.lr_factor(50)
 
 
 def _fake_version_folder(registry):

@@ -181,6 +181,118 @@ class Progress:
         return _Progress()
 
 
+class TimeBudget:
+    """A ``TrainerCallback`` factory that fits a run into ``budget_s`` seconds of training steps.
+
+    It times the first ``calibration_steps`` steps after the first one, then plans the number of
+    steps that fit in the rest of the budget (never more than the epochs or ``max_steps`` of the
+    config allow) and stops on time anyway when steps slow down (a shared machine). Its
+    :meth:`install` gives the trainer a learning-rate schedule over the planned steps: linear
+    warmup for ``warmup_steps``, then a cosine from the peak down to ``min_lr_ratio`` times it
+    (1.0: constant) -- so learning starts at once and the decay ends when the budget does.
+    """
+
+    def __new__(cls, budget_s: float, *, warmup_steps: int = 0, min_lr_ratio: float = 0.1, calibration_steps: int = 3):
+        import math
+
+        from transformers import TrainerCallback
+
+        if not budget_s > 0:
+            raise ConfigurationError(f"the training time budget must be a positive number of seconds, got {budget_s}")
+
+        class _TimeBudget(TrainerCallback):
+            def __init__(self):
+                self.budget_s = float(budget_s)
+                self.planned_steps: int | None = None
+                self.upper_steps = 0
+                self.first_step = 0
+                self.started = self.calibration_start = time.perf_counter()
+                self.seconds_per_step: float | None = None
+                self.stopped_on_time = False
+
+            def lr_factor(self, step: int) -> float:
+                if step < warmup_steps:
+                    return (step + 1) / (warmup_steps + 1)
+                total = self.planned_steps or self.upper_steps or 1
+                progress = min(1.0, (step - warmup_steps) / max(1, total - warmup_steps))
+                return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+            def install(self, trainer) -> None:
+                """Give ``trainer`` this schedule (before ``train()``; the trainer then keeps it)."""
+                from torch.optim.lr_scheduler import LambdaLR
+
+                trainer.lr_scheduler = LambdaLR(trainer.create_optimizer(), lambda step: self.lr_factor(step))
+
+            def on_train_begin(self, args, state, control, **kwargs):
+                self.started = time.perf_counter()
+                self.upper_steps = state.max_steps
+                self.first_step = state.global_step
+
+            def on_step_end(self, args, state, control, **kwargs):
+                now = time.perf_counter()
+                done = state.global_step - self.first_step
+                if done == 1:
+                    self.calibration_start = now  # the first step pays one-off costs: not timed
+                elif done == 1 + calibration_steps and self.planned_steps is None:
+                    self.seconds_per_step = (now - self.calibration_start) / calibration_steps
+                    fit = int((self.budget_s - (now - self.started)) / self.seconds_per_step)
+                    self.planned_steps = max(state.global_step, min(state.max_steps, state.global_step + fit))
+                    state.max_steps = self.planned_steps
+                    logger.info(
+                        "time budget {:.0f} s: {:.1f} s/step, {} steps planned (the config allows {})",
+                        self.budget_s,
+                        self.seconds_per_step,
+                        self.planned_steps,
+                        self.upper_steps,
+                    )
+                if now - self.started >= self.budget_s and state.global_step < state.max_steps:
+                    self.stopped_on_time = True
+                    control.should_training_stop = True
+                    logger.info("time budget {:.0f} s spent: stopping at step {}", self.budget_s, state.global_step)
+                return control
+
+            def metrics(self) -> dict[str, Any]:
+                return {
+                    "time_budget_s": self.budget_s,
+                    "planned_steps": self.planned_steps,
+                    "seconds_per_step": round(self.seconds_per_step, 2) if self.seconds_per_step else None,
+                    "stopped_on_time": self.stopped_on_time,
+                }
+
+        return _TimeBudget()
+
+
+def time_budget(config):
+    """The :class:`TimeBudget` callback of a run config with ``time_budget_s`` set, else None."""
+    if config.time_budget_s is None:
+        return None
+    return TimeBudget(config.time_budget_s, warmup_steps=config.warmup_steps, min_lr_ratio=config.min_lr_ratio)
+
+
+def check_budget_fields(config) -> None:
+    """``time_budget_s`` and ``min_lr_ratio`` of a run config, checked (``ValueError`` says what is wrong)."""
+    if config.time_budget_s is not None and not config.time_budget_s > 0:
+        raise ValueError(
+            f"time_budget_s must be a positive number of seconds, got {config.time_budget_s} "
+            "(null: epochs and max_steps decide the length)"
+        )
+    if not 0 <= config.min_lr_ratio <= 1:
+        raise ValueError("min_lr_ratio must be between 0 and 1 (1: constant learning rate)")
+
+
+def warn_small_dataset(rows: int, config, kind: str) -> None:
+    """A dataset smaller than one optimiser step's batch still trains, every step on all of it: say so."""
+    per_step = config.per_device_train_batch_size * config.gradient_accumulation_steps
+    if rows < per_step:
+        logger.warning(
+            "the {} dataset has {} training row(s), fewer than one batch ({} per step): every step trains on "
+            "all of it, so expect it to be memorised rather than learnt from",
+            kind,
+            rows,
+            per_step,
+        )
+
+
 def last_checkpoint(checkpoint_dir: Path) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -212,8 +324,10 @@ def evaluate(trainer, eval_dataset) -> float | None:
     return float(trainer.evaluate(eval_dataset)["eval_loss"])
 
 
-def stage_metrics(stage: str, trainer, train_output, progress, **extra) -> dict[str, Any]:
+def stage_metrics(stage: str, trainer, train_output, progress, budget=None, **extra) -> dict[str, Any]:
     state = trainer.state
+    if budget is not None:
+        extra = {**budget.metrics(), **extra}
     runtime = float(train_output.metrics.get("train_runtime", 0.0))
     tokens = int(state.num_input_tokens_seen - progress.tokens_at_start)
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
@@ -223,6 +337,7 @@ def stage_metrics(stage: str, trainer, train_output, progress, **extra) -> dict[
         "train_loss": float(train_output.training_loss),
         "train_runtime_s": round(runtime, 2),
         "train_tokens": tokens,
+        "epochs": round(float(state.epoch or 0.0), 3),
         "tokens_per_second": round(tokens / runtime, 1) if runtime > 0 else None,
         "trainable_parameters": int(trainable),
         "loss_curve": progress.curve,

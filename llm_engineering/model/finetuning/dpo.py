@@ -37,6 +37,8 @@ class DPORunConfig:
     max_eval_samples: int | None = 32
     gradient_checkpointing: bool = False  # CUDA only
     seed: int = 42
+    time_budget_s: float | None = None  # seconds of training steps (see SFTRunConfig)
+    min_lr_ratio: float = 0.1
     lora: LoraSettings = field(default_factory=LoraSettings)
 
     def __post_init__(self):
@@ -44,6 +46,7 @@ class DPORunConfig:
             raise ValueError("beta and learning_rate must be positive")
         if self.max_steps <= 0 and self.num_train_epochs <= 0:
             raise ValueError("set num_train_epochs > 0 or max_steps > 0")
+        common.check_budget_fields(self)
 
     def trl_args(self, output_dir: Path, device: str):
         from trl import DPOConfig
@@ -69,7 +72,9 @@ def run_dpo(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     base_dir, device, model, tokenizer = common.load_for_training(model_id, device, config.lora)
+    common.warn_small_dataset(len(data["train"]), config, "preference")
     progress = common.Progress("dpo")
+    budget = common.time_budget(config)
     checkpoints = output_dir / "checkpoints"
     trainer = DPOTrainer(
         model=model,
@@ -79,8 +84,10 @@ def run_dpo(
         eval_dataset=eval_data,
         processing_class=tokenizer,
         peft_config=config.lora.peft_config(),
-        callbacks=[progress],
+        callbacks=[progress, budget] if budget is not None else [progress],
     )
+    if budget is not None:
+        budget.install(trainer)
     logger.info("DPO of {} on {} preference pairs (beta {}, {})", base_dir, len(data["train"]), config.beta, device)
     resuming = resume and common.last_checkpoint(checkpoints) is not None
     train_output = common.train(trainer, checkpoints, resume)
@@ -95,6 +102,7 @@ def run_dpo(
         trainer,
         train_output,
         progress,
+        budget,
         eval_loss=rewards.get("eval_loss"),
         eval_rewards=rewards,
         eval_samples=len(eval_data) if eval_data is not None else 0,

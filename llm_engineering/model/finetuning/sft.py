@@ -18,7 +18,14 @@ from llm_engineering.model.finetuning.lora import LoraSettings
 
 @dataclass
 class SFTRunConfig:
-    """SFT knobs. Defaults are the book's (3 epochs, lr 3e-4, batch 2 x 8 accumulation, 2048 tokens)."""
+    """SFT knobs. Defaults are the book's (3 epochs, lr 3e-4, batch 2 x 8 accumulation, 2048 tokens).
+
+    ``time_budget_s`` fits the run into that many seconds of training steps (see
+    ``common.TimeBudget``); its schedule then replaces ``lr_scheduler_type``. ``packing`` puts
+    several examples into each ``max_length`` row with no padding (each example still attends only
+    to itself); ``packing_strategy`` ``bfd_split`` splits an example longer than a row instead of
+    cutting it off.
+    """
 
     learning_rate: float = 3e-4
     num_train_epochs: float = 3.0
@@ -28,6 +35,9 @@ class SFTRunConfig:
     per_device_eval_batch_size: int = 8
     max_length: int = 2048
     packing: bool = False
+    packing_strategy: str = "bfd_split"  # bfd: cut examples longer than max_length; bfd_split: split them
+    time_budget_s: float | None = None  # seconds of training steps; None: epochs / max_steps decide
+    min_lr_ratio: float = 0.1  # the budgeted schedule's floor (1.0: constant learning rate)
     warmup_steps: int = 10
     weight_decay: float = 0.01
     lr_scheduler_type: str = "linear"
@@ -47,11 +57,21 @@ class SFTRunConfig:
             raise ValueError("batch size and accumulation must be >= 1 and max_length >= 16")
         if self.max_steps <= 0 and self.num_train_epochs <= 0:
             raise ValueError("set num_train_epochs > 0 or max_steps > 0")
+        common.check_budget_fields(self)
 
     def trl_args(self, output_dir: Path, device: str):
         from trl import SFTConfig
 
-        return common.trl_args(SFTConfig, self, output_dir, device, packing=self.packing, completion_only_loss=True)
+        return common.trl_args(
+            SFTConfig,
+            self,
+            output_dir,
+            device,
+            packing=self.packing,
+            packing_strategy=self.packing_strategy,
+            eval_packing=False,  # eval loss per example, comparable with or without packing
+            completion_only_loss=True,
+        )
 
 
 def run_sft(
@@ -77,7 +97,9 @@ def run_sft(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     base_dir, device, model, tokenizer = common.load_for_training(model_id, device, config.lora)
+    common.warn_small_dataset(len(data["train"]), config, "instruct")
     progress = common.Progress("sft")
+    budget = common.time_budget(config)
     checkpoints = output_dir / "checkpoints"
     trainer = SFTTrainer(
         model=model,
@@ -86,12 +108,17 @@ def run_sft(
         eval_dataset=eval_data,
         processing_class=tokenizer,
         peft_config=config.lora.peft_config(),
-        callbacks=[progress],
+        callbacks=[progress, budget] if budget is not None else [progress],
     )
+    if budget is not None:
+        budget.install(trainer)
+    train_tokens = sum(len(ids) for ids in trainer.train_dataset["input_ids"])
     logger.info(
-        "SFT of {} on {} examples ({}, {}, LoRA {})",
+        "SFT of {} on {} examples, {} tokens{} ({}, {}, LoRA {})",
         base_dir.name,
         len(data["train"]),
+        train_tokens,
+        f" packed into {len(trainer.train_dataset)} rows" if config.packing else "",
         device,
         model.dtype,
         f"r={config.lora.r}" if config.lora.enabled else "off: full fine-tuning",
@@ -109,6 +136,9 @@ def run_sft(
         trainer,
         train_output,
         progress,
+        budget,
+        dataset_tokens=train_tokens,
+        train_rows=len(trainer.train_dataset),
         eval_loss=eval_after,
         eval_loss_before=eval_before,
         eval_samples=len(eval_data) if eval_data is not None else 0,

@@ -39,19 +39,31 @@ class TrainingConfig:
     run_dpo: bool = True
     resume: bool = True  # continue an interrupted run of the same name from its checkpoints
     keep_run_dir: bool = False  # keep checkpoints after publishing
+    # Seconds of training steps for both stages together (None: each stage's own time_budget_s,
+    # epochs and max_steps decide); DPO gets dpo_budget_share of it when it runs.
+    time_budget_s: float | None = None
+    dpo_budget_share: float = 0.2
     sft: SFTRunConfig = field(default_factory=SFTRunConfig)
     dpo: DPORunConfig = field(default_factory=DPORunConfig)
 
     def __post_init__(self):
         if not _RUN_NAME.match(self.run_name):
             raise ValueError("run_name may hold letters, digits, '.', '_' and '-' only")
+        if self.time_budget_s is not None and not self.time_budget_s > 0:
+            raise ValueError(f"time_budget_s must be a positive number of seconds, got {self.time_budget_s}")
+        if not 0 < self.dpo_budget_share < 1:
+            raise ValueError("dpo_budget_share must be between 0 and 1")
+        if self.time_budget_s is not None:  # split the run's budget between the stages
+            dpo_share = self.dpo_budget_share if self.run_dpo else 0.0
+            self.sft.time_budget_s = self.time_budget_s * (1 - dpo_share)
+            self.dpo.time_budget_s = self.time_budget_s * dpo_share if self.run_dpo else None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> TrainingConfig:
         data = dict(data or {})
         sft = config_from_dict(SFTRunConfig, data.pop("sft", None))
         dpo = config_from_dict(DPORunConfig, data.pop("dpo", None))
-        known = {"model_id", "run_name", "run_dpo", "resume", "keep_run_dir"}
+        known = {"model_id", "run_name", "run_dpo", "resume", "keep_run_dir", "time_budget_s", "dpo_budget_share"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigurationError(f"unknown training option(s): {', '.join(unknown)}")
@@ -197,3 +209,19 @@ def apply_max_steps_override(config: TrainingConfig) -> TrainingConfig:
         config.sft.max_steps = steps
         config.dpo.max_steps = steps
     return config
+
+
+def apply_overrides(config: TrainingConfig) -> TrainingConfig:
+    """The environment's training settings applied to ``config``: ``TRAINING_TIME_BUDGET_S`` (when
+    set) replaces the config's time budget, then ``TRAINING_MAX_STEPS`` caps the steps."""
+    budget = get_settings().TRAINING_TIME_BUDGET_S
+    if budget is not None:
+        if not budget > 0:
+            raise ConfigurationError(
+                f"TRAINING_TIME_BUDGET_S must be a positive number of seconds, got {budget} "
+                "(leave it empty to let configs/training.yaml decide)"
+            )
+        data = config.to_dict()
+        data["time_budget_s"] = budget
+        config = TrainingConfig.from_dict(data)
+    return apply_max_steps_override(config)
