@@ -91,7 +91,8 @@ def plot_metrics(result: EvaluationResult) -> str | None:
         return None
     cols = min(4, len(metrics))
     rows = (len(metrics) + cols - 1) // cols
-    fig, axes = _figure(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    fig, axes = _figure(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False)
+    fig.subplots_adjust(hspace=0.45)
     labels = [m.label for m in result.models]
     for ax, metric in zip(axes.flat, metrics, strict=False):
         values, low, high = [], [], []
