@@ -45,6 +45,10 @@ class EmbeddedChunk(VectorBaseDocument):
     start: int = 0
     end: int = 0
     token_count: int = 0
+    passage_index: int | None = None
+    """The passage (retrieval unit returned as context) this chunk belongs to; None: the chunk itself."""
+    passage: str | None = None
+    """That passage's text (every chunk of a passage carries it)."""
     title: str = ""
     platform: str
     author_id: uuid.UUID

@@ -169,3 +169,67 @@ def test_a_longer_fence_holding_a_shorter_one_is_one_code_block(embedder):
     text = english(3, seed=8) + "\n\n## README.md\n\n" + block + "\n\n" + english(3, seed=9)
     chunks = split_text(text, embedder.tokenizer, ChunkingConfig(100, 10))
     assert any(block in c.text for c in chunks)
+
+
+# Real prose in both languages (written for these tests): hard-wrapped Korean as exported from a
+# document, and English paragraphs.
+KOREAN_PROSE = "\n\n".join(
+    f"{i}. 데비안 패키지 관리 도구는 여러 단계로 나뉩니다. 가장 낮은 단계의 dpkg는 꾸러미 파일을 풀고 설정하며,\n"
+    "그 위의 도구들은 의존성을 계산해서 필요한 꾸러미를 함께 내려받습니다. 설정 파일까지 지우려면\n"
+    "제거 대신 완전 삭제를 골라야 하고, 새 커널을 직접 빌드했다면 꾸러미로 만들어 두는 편이 관리하기 쉽습니다."
+    for i in range(1, 16)
+)
+ENGLISH_PROSE = "\n\n".join(
+    f"{i}. Debian's package tools come in layers. The lowest one, dpkg, unpacks and configures package files, "
+    "while the tools above it resolve dependencies and download whatever else is needed. To remove the "
+    "configuration files as well, purge the package instead of removing it, and a kernel you built yourself "
+    "is easier to manage once it is turned into a package."
+    for i in range(1, 16)
+)
+
+
+def passages_of(chunks):
+    spans = {}
+    for chunk in chunks:
+        spans.setdefault(chunk.passage_index, (chunk.passage_start, chunk.passage_end))
+    return spans
+
+
+@pytest.mark.parametrize("text", [KOREAN_PROSE, ENGLISH_PROSE], ids=["korean", "english"])
+def test_passages_are_sized_in_characters_and_hold_their_chunks(embedder, text):
+    chunks = split_text(text, embedder.tokenizer, ChunkingConfig(200, 30, 1000))
+    spans = passages_of(chunks)
+    assert list(spans) == list(range(len(spans))) and len(spans) > 2
+    lengths = [end - start for start, end in spans.values()]
+    assert all(length <= 1000 for length in lengths)
+    assert all(length >= 500 for length in lengths[:-1]), lengths
+    for (_, end), (start, _) in itertools.pairwise(spans.values()):
+        assert not text[end:start].strip(), "text lost between passages"
+    for chunk in chunks:
+        assert chunk.passage_start <= chunk.start < chunk.end <= chunk.passage_end
+        assert chunk.token_count <= 200
+    assert_covers(text, chunks)
+
+
+def test_korean_and_english_passages_carry_comparable_text(embedder):
+    """200 word pieces are ~4x fewer characters of Hangul than of English; passages are not."""
+    config = ChunkingConfig(200, 30, 1000)
+    korean, english_ = (split_text(t, embedder.tokenizer, config) for t in (KOREAN_PROSE, ENGLISH_PROSE))
+    chunk_chars = [sum(len(c.text) for c in chunks) / len(chunks) for chunks in (korean, english_)]
+    assert chunk_chars[0] * 2 < chunk_chars[1]  # the embedder's chunks differ a lot...
+    passage_chars = [
+        sum(e - s for s, e in passages_of(chunks).values()) / len(passages_of(chunks)) for chunks in (korean, english_)
+    ]
+    assert 0.6 < passage_chars[0] / passage_chars[1] < 1.67, passage_chars  # ...the passages do not
+    assert len(korean) / len(passages_of(korean)) > len(english_) / len(passages_of(english_))
+
+
+def test_without_passages_every_chunk_is_its_own(embedder):
+    chunks = split_text(ENGLISH_PROSE, embedder.tokenizer, ChunkingConfig(64, 8))
+    assert [c.passage_index for c in chunks] == list(range(len(chunks)))
+    assert all((c.passage_start, c.passage_end) == (c.start, c.end) for c in chunks)
+
+
+def test_a_passage_size_below_a_sentence_is_refused(embedder):
+    with pytest.raises(ConfigurationError, match="passage size"):
+        ChunkingConfig(64, 8, 50).check(embedder.max_content_tokens)

@@ -4,8 +4,8 @@ import pytest
 
 from llm_engineering.application.rag.authors import name_forms
 from llm_engineering.application.rag.rerank import DiversityReranker, DocumentFirstReranker
-from llm_engineering.application.rag.retriever import fuse
-from llm_engineering.application.rag.tokenize import lexical_tokens
+from llm_engineering.application.rag.retriever import RetrievalConfig, dense_weight_for, fuse, parse_scripts
+from llm_engineering.application.rag.tokenize import lexical_tokens, script_coverage
 from llm_engineering.domain.identity import name_key
 from llm_engineering.domain.queries import RetrievedChunk
 
@@ -24,6 +24,50 @@ def test_hangul_runs_become_bigrams_so_particles_do_not_block_matches():
 def test_mixed_scripts_split_inside_one_run():
     assert lexical_tokens("Qdrant에서") == ["qdrant", "에서"]
     assert lexical_tokens("ＲＡＧ") == ["rag"]  # full-width letters normalised
+
+
+def test_korean_morphemes_drop_particles_and_endings():
+    pytest.importorskip("kiwipiepy")
+    question = lexical_tokens("설정 파일까지 지우는 명령은?", korean="morphemes")
+    text = lexical_tokens("설정 파일을 지우려면 이 명령을 씁니다.", korean="morphemes")
+    assert {"설정", "파일", "명령"} <= set(question) & set(text)
+    assert not {"까지", "은", "을", "를"} & set(question + text)  # particles are not terms
+    assert "지우" in question and "지우" in text  # one stem for 지우는 and 지우려면
+
+
+def test_korean_term_modes_leave_other_scripts_alone():
+    pytest.importorskip("kiwipiepy")
+    text = "Qdrant에서 dpkg --purge 명령"
+    bigrams, morphemes, both = (lexical_tokens(text, korean=mode) for mode in ("bigrams", "morphemes", "both"))
+    latin = ["qdrant", "dpkg", "purg"]
+    for tokens in (bigrams, morphemes, both):
+        assert [t for t in tokens if t.isascii()] == latin
+    assert "명령" in morphemes and "에서" not in morphemes
+    assert set(bigrams) | set(morphemes) == set(both)
+    assert lexical_tokens("English only, running", korean="morphemes") == lexical_tokens("English only, running")
+
+
+def test_unknown_korean_term_mode_is_refused():
+    with pytest.raises(ValueError, match="Korean terms"):
+        lexical_tokens("검색", korean="trigrams")
+
+
+def test_script_coverage_counts_letters_the_embedder_reads():
+    latin = parse_scripts("latin")
+    assert script_coverage("How does RAG work?", latin) == 1.0
+    assert script_coverage("검색 증강 생성은 어떻게 동작하나요?", latin) == 0.0
+    assert script_coverage("dpkg 명령", latin) == pytest.approx(4 / 6)
+    assert script_coverage("2024 → 2025", latin) == 1.0  # no letters: nothing to judge
+    assert script_coverage("검색", parse_scripts("*")) == 1.0  # a multilingual embedder
+
+
+def test_dense_weight_follows_the_question_script():
+    config = RetrievalConfig(dense_weight=0.8, dense_scripts=parse_scripts("latin"), dense_min_coverage=0.5)
+    assert dense_weight_for("What is a vector database?", config) == pytest.approx(0.8)
+    assert dense_weight_for("벡터 데이터베이스란 무엇인가요?", config) == 0.0
+    assert dense_weight_for("dpkg 명령", config) == pytest.approx(0.8 * 4 / 6)
+    multilingual = RetrievalConfig(dense_scripts=parse_scripts("latin, hangul"))
+    assert dense_weight_for("벡터 데이터베이스란?", multilingual) == 1.0
 
 
 def _matches(full_name, text):

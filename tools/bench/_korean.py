@@ -53,9 +53,9 @@ def _cut_tex(text: str) -> list[str]:
 
 
 def write_files(folder: Path) -> dict[str, list[Path]]:
-    """Write every source's files under ``folder``; folder name → author and paths."""
+    """Write every source's files under ``folder``; folder name → the paths written."""
     out: dict[str, list[Path]] = {}
-    for name, (author, texts) in sources().items():
+    for name, (_, texts) in sources().items():
         (folder / name).mkdir(parents=True, exist_ok=True)
         paths = []
         for i, text in enumerate(texts, start=1):

@@ -1,10 +1,14 @@
 """RAG benchmarks (not tests); prints JSON.
 
-1. quality: imports a warehouse dump (default ../shared/corpora/llm-engineers-handbook) into a
-   temporary DATA_DIR, runs the feature pipeline, then evaluates retrieval (dense, BM25, hybrid)
-   on each QA set: recall@k, MRR, evidence@k. Defaults: tools/bench/data/handbook_qa.jsonl (45
-   questions, written while the retriever was developed) and handbook_qa_holdout.jsonl (80
-   questions over all 76 articles, written independently of the retriever and never tuned on);
+1. quality: for each corpus (``--corpus``, each in its own process and temporary DATA_DIR) imports
+   it, runs the feature pipeline, then evaluates retrieval (dense, BM25, hybrid) on each of its
+   QA sets: recall@k, MRR, evidence@k, and a ``summary`` with the three side by side.
+   ``handbook``: the warehouse dump (default ../shared/corpora/llm-engineers-handbook) with
+   tools/bench/data/handbook_qa.jsonl (45 questions, written while the retriever was developed)
+   and handbook_qa_holdout.jsonl (80 questions over all 76 articles, written independently of the
+   retriever and never tuned on). ``korean``: three real Korean documents by three authors
+   (tools/bench/data/korean/, see its README) with korean_qa.jsonl and korean_qa_holdout.jsonl
+   (23 questions each);
 2. latency: retrieval p50/p95 without LLM calls on a synthetic collection of --chunks chunks in
    Qdrant memory mode (random unit vectors, text sampled from the dump's sentences), query
    embedding included;
@@ -12,7 +16,8 @@
 4. concurrency: --clients clients at once on /v1/chat/completions (max_tokens 4, RAG off unless
    --concurrency-rag), errors counted.
 
-Usage: python -m tools.bench rag [--only quality,latency,service,concurrency] [--workdir DIR]
+Usage: python -m tools.bench rag [--only quality,latency,service,concurrency] [--corpus handbook,korean]
+       [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import random
 import re
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -33,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DUMP = ROOT.parent / "shared" / "corpora" / "llm-engineers-handbook"
 DEFAULT_QA = [Path(__file__).with_name("data") / name for name in ("handbook_qa.jsonl", "handbook_qa_holdout.jsonl")]
 PARTS = ("quality", "latency", "service", "concurrency")
+CORPORA = ("handbook", "korean")
 
 
 def main(argv: list[str]) -> None:
@@ -42,6 +50,9 @@ def main(argv: list[str]) -> None:
         "--qa", type=Path, action="append", help="QA JSON lines (repeatable; default: the two handbook sets)"
     )
     parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated subset of {PARTS}")
+    parser.add_argument(
+        "--corpus", default=",".join(CORPORA), help=f"corpora the quality part evaluates, a subset of {CORPORA}"
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="keep the imported, embedded corpus here")
     parser.add_argument("--chunks", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=200)
@@ -59,8 +70,20 @@ def main(argv: list[str]) -> None:
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
     if unknown := set(parts) - set(PARTS):
         raise SystemExit(f"unknown parts {sorted(unknown)}; choose from {PARTS}")
-    if not args.warehouse_dump.is_dir():
+    corpora = [c.strip() for c in args.corpus.split(",") if c.strip()]
+    if not corpora or set(corpora) - set(CORPORA):
+        raise SystemExit(f"unknown corpora in {args.corpus!r}; choose from {CORPORA}")
+    needs_dump = "handbook" in corpora or set(parts) - {"quality"}
+    if needs_dump and not args.warehouse_dump.is_dir():
         raise SystemExit(f"warehouse dump {args.warehouse_dump} not found; pass --warehouse-dump DIR")
+    if "quality" in parts and len(corpora) > 1:
+        # one process per corpus: each gets its own DATA_DIR, stores and settings
+        report = {c: _child_quality(c, argv) for c in corpora}
+        rest = [p for p in parts if p != "quality"]
+        if rest:
+            main([*_without(argv, "--only", "--corpus"), "--only", ",".join(rest), "--corpus", "handbook"])
+        print(json.dumps({"quality": report}, indent=2, ensure_ascii=False))
+        return
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-rag-"))
     os.environ["DATA_DIR"] = str(workdir / "data")
@@ -74,9 +97,12 @@ def main(argv: list[str]) -> None:
     torch.set_num_threads(args.threads)
     report: dict = {"load_average_start": [round(x, 2) for x in os.getloadavg()], "torch_threads": args.threads}
     try:
-        if {"quality", "service", "concurrency"} & set(parts):
+        if "quality" in parts and corpora == ["korean"]:
+            report["corpus"], qa_sets = prepare_korean(workdir / "korean")
+            report["quality"] = {qa.name: quality(qa) for qa in qa_sets}
+        elif {"quality", "service", "concurrency"} & set(parts):
             report["corpus"] = prepare_corpus(args.warehouse_dump)
-        if "quality" in parts:
+        if "quality" in parts and corpora == ["handbook"]:
             report["quality"] = {qa.name: quality(qa) for qa in args.qa}
         if {"service", "concurrency"} & set(parts):
             report.update(service(args, parts))
@@ -96,6 +122,44 @@ def _close_stores() -> None:
     if get_qdrant_client.cache_info().currsize:
         get_qdrant_client().close()
     get_qdrant_client.cache_clear()
+
+
+def _without(argv: list[str], *options: str) -> list[str]:
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item in options:
+            skip = True
+        elif not any(item.startswith(f"{o}=") for o in options):
+            out.append(item)
+    return out
+
+
+def _child_quality(corpus: str, argv: list[str]) -> dict:
+    """The quality report of one corpus, measured in a child process."""
+    command = [sys.executable, "-m", "tools.bench", "rag", *_without(argv, "--only", "--corpus", "--workdir")]
+    command += ["--only", "quality", "--corpus", corpus]
+    done = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, check=False)
+    if done.returncode:
+        return {"error": f"exit status {done.returncode}"}
+    result = json.loads(done.stdout)
+    return {"corpus": result.get("corpus"), **result.get("quality", {})}
+
+
+def prepare_korean(folder: Path) -> tuple[dict, list[Path]]:
+    from llm_engineering.application.preprocessing.features import run_feature_engineering
+    from llm_engineering.domain.embedded_chunks import EMBEDDED_CLASSES
+    from tools.bench import _korean
+
+    started = time.perf_counter()
+    qa_sets = _korean.prepare(folder)
+    run_feature_engineering()
+    corpus = {
+        "chunks": sum(cls.count() for cls in EMBEDDED_CLASSES.values()),
+        "import_and_features_s": round(time.perf_counter() - started, 1),
+    }
+    return corpus, qa_sets
 
 
 def prepare_corpus(dump: Path) -> dict:
@@ -118,10 +182,8 @@ def quality(qa: Path) -> dict:
     rows = load_qa(qa)
     variants = {
         "dense": dict(mode="dense"),
-        "bm25": dict(mode="lexical"),
-        "hybrid (default settings)": dict(),
-        "hybrid rrf equal weights": dict(fusion="rrf", dense_weight=1.0, lexical_weight=1.0),
-        "hybrid weighted scores": dict(fusion="weighted", dense_weight=1.0, lexical_weight=1.0),
+        "lexical": dict(mode="lexical"),
+        "hybrid": dict(),
     }
     out = {}
     for name, overrides in variants.items():
@@ -131,7 +193,16 @@ def quality(qa: Path) -> dict:
         result["seconds"] = round(time.perf_counter() - started, 2)
         result["misses"], result["evidence_misses"] = result["misses"][:8], result["evidence_misses"][:8]
         out[name] = result
-    out["goal"] = {"recall@5": 0.97, "mrr": 0.90, "evidence@5": 0.90}
+    out["summary"] = {
+        name: {"recall@5": r["recall"]["@5"], "mrr": r["mrr"], "evidence@5": r["evidence"]["@5"]}
+        for name, r in out.items()
+    }
+    korean = qa.name.startswith("korean")
+    out["goal"] = (
+        {"recall@5": 1.0, "mrr": 0.95, "evidence@5": 0.95}
+        if korean
+        else {"recall@5": 0.97, "mrr": 0.90, "evidence@5": 0.90}
+    )
     return out
 
 

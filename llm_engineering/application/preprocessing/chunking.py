@@ -1,18 +1,28 @@
-"""Chunking: cleaned text → overlapping pieces that the embedding model reads whole.
+"""Chunking: cleaned text → passages for reading, cut into chunks the embedding model reads whole.
 
-Sizes are counted in word pieces of the embedding model's own tokenizer, so a chunk never
-exceeds what the encoder reads (all-MiniLM-L6-v2: 256 including [CLS]/[SEP]) and nothing is
-silently truncated.
+Two sizes, because one unit cannot serve both purposes in every language:
+
+* a **passage** is what retrieval returns as context: at most ``passage_chars`` characters
+  (default 1,000), so a Korean passage carries about as much as an English one;
+* a **chunk** is what is embedded and matched: at most ``size`` word pieces of the embedding
+  model's own tokenizer, so it never exceeds what the encoder reads (all-MiniLM-L6-v2: 256
+  including [CLS]/[SEP]) and nothing is silently truncated. 200 word pieces hold ~800 characters
+  of English but only ~110 of Hangul (an English vocabulary splits Korean into many pieces), so
+  a Korean passage has several chunks, an English one usually one or two.
+
+Chunks never cross a passage boundary; each records its passage (``passage_index``,
+``passage_start``, ``passage_end``). With ``passage_chars`` 0 every chunk is its own passage.
 
 How a text is cut: it is tokenized once with character offsets; every gap between two tokens
 is a possible cut, ranked by the structure it sits on — a heading, then a paragraph break or
 the edge of a fenced code block, then a blank line inside code, a line break, a sentence end,
-a space, and last a cut inside a word. Each chunk is filled to between half and all of the
-configured size and ends at the best-ranked cut in that range (the latest among equals). The
-next chunk starts up to ``overlap`` tokens earlier, at the first word start in that span, so
-consecutive chunks share (almost exactly) the configured overlap. Chunks are character spans of
-the cleaned text: dropping each chunk's overlap and joining them gives the text back, up to the
-whitespace at the cuts.
+a space, and last a cut inside a word. Passages are filled to between half and all of
+``passage_chars`` and end at the best-ranked cut in that range (the latest among equals); they
+do not overlap. Inside a passage each chunk is filled the same way to between half and all of
+the configured size. The next chunk starts up to ``overlap`` tokens earlier, at the first word
+start in that span, so consecutive chunks share (almost exactly) the configured overlap. Chunks
+are character spans of the cleaned text: dropping each chunk's overlap and joining them gives
+the text back, up to the whitespace at the cuts.
 
 A category's chunker is one subclass of ``ChunkingHandler`` with ``category`` set; it registers
 itself in ``CHUNKING_HANDLERS``.
@@ -21,6 +31,7 @@ itself in ``CHUNKING_HANDLERS``.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import itertools
 import re
 from dataclasses import dataclass
@@ -33,7 +44,7 @@ from llm_engineering.exceptions import ConfigurationError
 CHUNKING_HANDLERS: dict[DataCategory, ChunkingHandler] = {}
 
 #: Bump when the cutting rules change, so stored features are rebuilt.
-CHUNKING_VERSION = "2"
+CHUNKING_VERSION = "3"
 
 _HEADING = 5
 _PARAGRAPH = 4
@@ -52,13 +63,19 @@ _HEADING_LINE = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]", re.MULTILINE)
 
 @dataclass(frozen=True)
 class ChunkingConfig:
-    """Chunk size and overlap in word pieces of the embedding tokenizer."""
+    """Chunk size and overlap in word pieces of the embedding tokenizer; passage size in characters
+    (0: every chunk is its own passage)."""
 
     size: int
     overlap: int
+    passage_chars: int = 0
 
     def check(self, max_tokens: int) -> ChunkingConfig:
         """This config if the model can read it, else a ConfigurationError saying what to change."""
+        if self.passage_chars and self.passage_chars < 100:
+            raise ConfigurationError(
+                f"passage size {self.passage_chars} characters is too small: use at least 100, or 0 for none."
+            )
         if self.size < 8:
             raise ConfigurationError(f"chunk size {self.size} is too small: use at least 8 tokens.")
         if self.size > max_tokens:
@@ -75,13 +92,17 @@ class ChunkingConfig:
 
 @dataclass(frozen=True)
 class TextChunk:
-    """One chunk: its text, its character span in the cleaned text and its size in tokens."""
+    """One chunk: its text, its character span in the cleaned text, its size in tokens, and the
+    index and character span of the passage it belongs to."""
 
     index: int
     text: str
     start: int
     end: int
     token_count: int
+    passage_index: int = 0
+    passage_start: int = 0
+    passage_end: int = 0
 
 
 def _code_spans(text: str) -> list[tuple[int, int]]:
@@ -152,30 +173,88 @@ def _rank_cuts(text: str, offsets: list[tuple[int, int]], continued: list[bool])
 
 
 def split_text(text: str, tokenizer: Any, config: ChunkingConfig) -> list[TextChunk]:
-    """Cut ``text`` into chunks of at most ``config.size`` tokens with ``config.overlap`` overlap."""
+    """Cut ``text`` into passages of at most ``config.passage_chars`` characters and those into
+    chunks of at most ``config.size`` tokens with ``config.overlap`` overlap."""
     if not text.strip():
         return []
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     offsets = [tuple(o) for o in encoded["offset_mapping"]]
     first, last = len(text) - len(text.lstrip()), len(text.rstrip())
     if not offsets:
-        return [TextChunk(0, text[first:last], first, last, 0)]
+        return [TextChunk(0, text[first:last], first, last, 0, 0, first, last)]
     try:
         words = encoded.word_ids()
         continued = [False] + [w is not None and w == p for p, w in itertools.pairwise(words)]
     except (AttributeError, ValueError):  # a slow tokenizer: look at the pieces themselves
         continued = [p.startswith("##") for p in tokenizer.convert_ids_to_tokens(encoded["input_ids"])]
     ranks = _rank_cuts(text, offsets, continued)
+    passages = _passages(text, offsets, ranks, config.passage_chars, first, last)
     # Fast path: count a chunk as its tokens in the whole text, then check every chunk's own
     # tokenisation in one batch. Only if one came out longer (a tokenizer whose pieces depend
     # on their context) is the text packed again, re-tokenising each chunk as it is cut.
-    chunks = _pack(text, offsets, ranks, config, first, last, None)
+    chunks = _pack_passages(text, offsets, ranks, config, passages, None)
     counts = [
         len(ids) for ids in tokenizer([c.text for c in chunks], add_special_tokens=False, verbose=False)["input_ids"]
     ]
     if max(counts) <= config.size:
-        return [TextChunk(c.index, c.text, c.start, c.end, k) for c, k in zip(chunks, counts, strict=True)]
-    return _pack(text, offsets, ranks, config, first, last, tokenizer)
+        return [dataclasses.replace(c, token_count=k) for c, k in zip(chunks, counts, strict=True)]
+    return _pack_passages(text, offsets, ranks, config, passages, tokenizer)
+
+
+def _passages(
+    text: str, offsets: list[tuple[int, int]], ranks: list[int], chars: int, first: int, last: int
+) -> list[tuple[int, int, int, int]]:
+    """``(first token, end token, start char, end char)`` of each passage, in order."""
+    n = len(offsets)
+    if not chars:
+        return [(0, n, first, last)]
+    starts = [o[0] for o in offsets]
+    out: list[tuple[int, int, int, int]] = []
+    s = 0
+    while s < n:
+        begin = first if s == 0 else offsets[s][0]
+        if last - begin <= chars:
+            e = n
+        else:
+            hi = bisect.bisect_right(starts, begin + chars, lo=s + 1)
+            lo = max(s + 1, bisect.bisect_left(starts, begin + chars // 2, lo=s + 1))
+            candidates = [b for b in range(lo, hi) if ranks[b] > _INVALID]
+            if not candidates:
+                candidates = [b for b in range(s + 1, hi) if ranks[b] > _INVALID] or [min(n, max(s + 1, hi))]
+            e = max(candidates, key=lambda b: (ranks[b], b))
+        end = last if e == n else offsets[e][0]
+        while end > begin and text[end - 1].isspace():
+            end -= 1
+        out.append((s, e, begin, end))
+        s = e
+    return out
+
+
+def _pack_passages(
+    text: str,
+    offsets: list[tuple[int, int]],
+    ranks: list[int],
+    config: ChunkingConfig,
+    passages: list[tuple[int, int, int, int]],
+    tokenizer: Any,
+) -> list[TextChunk]:
+    chunks: list[TextChunk] = []
+    for number, (s, e, begin, end) in enumerate(passages):
+        for piece in _pack(text, offsets[s:e], ranks[s:e], config, begin, end, tokenizer):
+            if config.passage_chars:
+                chunks.append(
+                    dataclasses.replace(
+                        piece, index=len(chunks), passage_index=number, passage_start=begin, passage_end=end
+                    )
+                )
+            else:  # every chunk is its own passage
+                i = len(chunks)
+                chunks.append(
+                    dataclasses.replace(
+                        piece, index=i, passage_index=i, passage_start=piece.start, passage_end=piece.end
+                    )
+                )
+    return chunks
 
 
 def _pack(

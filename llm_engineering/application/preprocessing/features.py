@@ -49,6 +49,7 @@ from llm_engineering.exceptions import ConfigurationError
 class ChunkSize(BaseModel):
     size: int | None = None
     overlap: int | None = None
+    passage_chars: int | None = None
 
 
 class FeatureConfig(BaseModel):
@@ -58,6 +59,7 @@ class FeatureConfig(BaseModel):
     categories: list[DataCategory] = Field(default_factory=lambda: list(DataCategory))
     chunk_size: int | None = None
     chunk_overlap: int | None = None
+    passage_chars: int | None = None
     chunking: dict[DataCategory, ChunkSize] = Field(default_factory=dict)
     batch_size: int | None = None
     window_chunks: int | None = None
@@ -80,13 +82,17 @@ class FeatureConfig(BaseModel):
         overlap = next(
             v for v in (override.overlap, self.chunk_overlap, settings.CHUNK_OVERLAP_TOKENS) if v is not None
         )
-        return ChunkingConfig(size=size, overlap=overlap)
+        passage = next(
+            v for v in (override.passage_chars, self.passage_chars, settings.CHUNK_PASSAGE_CHARS) if v is not None
+        )
+        return ChunkingConfig(size=size, overlap=overlap, passage_chars=passage)
 
 
 class CategoryPlan(BaseModel):
     category: DataCategory
     chunk_size: int
     chunk_overlap: int
+    passage_chars: int = 0
     fingerprint: str
     to_process: list[uuid.UUID] = Field(default_factory=list)
     unchanged: int = 0
@@ -158,6 +164,7 @@ def features_fingerprint(category: DataCategory, chunking: ChunkingConfig, model
             "chunking": CHUNKING_VERSION,
             "size": chunking.size,
             "overlap": chunking.overlap,
+            "passage_chars": chunking.passage_chars,
             "model": model_id,
         }
     )
@@ -213,6 +220,7 @@ def plan_features(config: FeatureConfig | None = None) -> FeaturePlan:
             category=category,
             chunk_size=chunking.size,
             chunk_overlap=chunking.overlap,
+            passage_chars=chunking.passage_chars,
             fingerprint=fingerprint,
         )
         documents = _warehouse_documents(category)
@@ -309,6 +317,8 @@ def _make_chunks(document: CleanedDocument, pieces: list[TextChunk], vectors) ->
             start=piece.start,
             end=piece.end,
             token_count=piece.token_count,
+            passage_index=piece.passage_index,
+            passage=document.content[piece.passage_start : piece.passage_end],
             **common,
         )
         for piece, vector in zip(pieces, vectors, strict=True)
@@ -364,7 +374,9 @@ def embed_and_load(
         if embedder.model_id != plan.model_id:
             raise ConfigurationError(f"the plan was made for {plan.model_id} but the embedder is {embedder.model_id}")
         for cat_plan in plan.categories:
-            ChunkingConfig(cat_plan.chunk_size, cat_plan.chunk_overlap).check(embedder.max_content_tokens)
+            ChunkingConfig(cat_plan.chunk_size, cat_plan.chunk_overlap, cat_plan.passage_chars).check(
+                embedder.max_content_tokens
+            )
 
     started = time.perf_counter()
     for cat_plan in plan.categories:
@@ -385,7 +397,7 @@ def embed_and_load(
         documents = by_category.get(cat_plan.category, [])
         if not documents:
             continue
-        chunking = ChunkingConfig(cat_plan.chunk_size, cat_plan.chunk_overlap)
+        chunking = ChunkingConfig(cat_plan.chunk_size, cat_plan.chunk_overlap, cat_plan.passage_chars)
         handler = chunking_handler(cat_plan.category)
         work[cat_plan.category] = [(d, handler.chunk(d, embedder.tokenizer, chunking)) for d in documents]
     timings["chunk"] += time.perf_counter() - started

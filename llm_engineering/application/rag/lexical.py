@@ -1,7 +1,11 @@
 """An in-memory search index over every embedded collection, built lazily and cached.
 
-It holds BM25 (bm25s) over the chunks' text and, when asked, their vectors as one normalised
-float32 matrix, with each chunk's metadata, so a hit needs no second read from the store. Qdrant
+The units it returns are passages (parent-document retrieval): the chunks of one passage
+(``passage_index``) are embedded and matched one by one, and the passage, whose text every one
+of them carries, is what a search returns. BM25 (bm25s) indexes the passages' text; when asked,
+the chunks' vectors are held as one normalised float32 matrix and a passage scores the cosine
+of its best chunk. Chunks stored without a passage are their own unit. Each unit keeps its
+metadata, so a hit needs no second read from the store. Qdrant
 local mode searches by brute force in Python (~120 ms at 10k points here); a matrix product over
 the cached vectors takes about a millisecond, so the retriever uses it in local mode and leaves
 dense search to Qdrant when a server is configured. The index is rebuilt when the collections'
@@ -30,27 +34,59 @@ def collections_signature() -> tuple[tuple[str, int], ...]:
     return tuple(sorted((cls.collection, cls.count()) for cls in EMBEDDED_CLASSES.values()))
 
 
+def passages(chunks: list[EmbeddedChunk]) -> tuple[list[EmbeddedChunk], np.ndarray]:
+    """The retrieval units of ``chunks`` (one per passage, the passage's text as ``content``, the
+    id and index of its first chunk) and, for each chunk, the position of its unit."""
+    units: list[EmbeddedChunk] = []
+    position: dict[tuple, int] = {}
+    unit_of = np.empty(len(chunks), dtype=np.int64)
+    for row, chunk in enumerate(chunks):
+        if chunk.passage_index is None or chunk.passage is None:
+            key: tuple = ("chunk", chunk.id)
+        else:
+            key = (chunk.document_id, chunk.passage_index)
+        if key not in position:
+            position[key] = len(units)
+            unit = chunk if key[0] == "chunk" else chunk.model_copy(update={"content": chunk.passage})
+            units.append(unit)
+        elif chunk.chunk_index < units[position[key]].chunk_index:  # scroll order is not chunk order
+            units[position[key]] = units[position[key]].model_copy(
+                update={"id": chunk.id, "chunk_index": chunk.chunk_index}
+            )
+        unit_of[row] = position[key]
+    return units, unit_of
+
+
 @dataclass
 class LexicalIndex:
-    """A bm25s index with the chunks it was built from, aligned by position."""
+    """A bm25s index over the retrieval units (``chunks``: passages, see the module docstring),
+    with the chunk vectors and the unit each belongs to."""
 
     chunks: list[EmbeddedChunk]
     signature: tuple = ()
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     bm25: Any = None
     vectors: np.ndarray | None = None
+    vector_unit: np.ndarray | None = None  # unit position of each row of ``vectors``
+    unit_by_chunk: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def build(cls, chunks: list[EmbeddedChunk], signature: tuple = (), with_vectors: bool = False) -> LexicalIndex:
         import bm25s
 
-        index = cls(chunks=chunks, signature=signature)
+        units, unit_of = passages(chunks)
+        index = cls(chunks=units, signature=signature)
+        index.unit_by_chunk = {str(c.id): int(u) for c, u in zip(chunks, unit_of, strict=True)}
         if with_vectors and chunks:
             vectors = np.asarray([c.embedding for c in chunks], dtype=np.float32)
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
             index.vectors = vectors / np.where(norms == 0, 1.0, norms)
+            index.vector_unit = unit_of
             for chunk in chunks:  # the matrix holds them now; lists of floats cost ~6x the memory
                 chunk.embedding = None
+            for unit in units:
+                unit.embedding = None
+        chunks = units
         if chunks:
             corpus = [lexical_tokens(f"{c.title}\n{c.content}") for c in chunks]
             index.bm25 = bm25s.BM25()
@@ -93,11 +129,13 @@ class LexicalIndex:
     def dense_search(
         self, query_vector, limit: int, filters: dict[str, Any] | None = None
     ) -> list[tuple[EmbeddedChunk, float]]:
-        """Top ``limit`` chunks by cosine similarity to ``query_vector`` (exact search)."""
+        """Top ``limit`` units by the cosine similarity of their best chunk to ``query_vector``
+        (exact search)."""
         if self.vectors is None or not self.chunks or limit < 1:
             return []
         query = np.asarray(query_vector, dtype=np.float32)
-        scores = self.vectors @ (query / (np.linalg.norm(query) or 1.0))
+        scores = np.full(len(self.chunks), -np.inf, dtype=np.float32)
+        np.maximum.at(scores, self.vector_unit, self.vectors @ (query / (np.linalg.norm(query) or 1.0)))
         keep = self.mask(filters)
         if keep is not None:
             if not keep.any():
@@ -107,6 +145,20 @@ class LexicalIndex:
         top = np.argpartition(-scores, limit - 1)[:limit]
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(self.chunks[i], float(scores[i])) for i in top]
+
+    def units_of(self, hits: list[tuple[EmbeddedChunk, float]]) -> list[tuple[EmbeddedChunk, float]]:
+        """Chunk hits (best first, e.g. from a Qdrant server) as unit hits, each unit once at its
+        best chunk's score; chunks the index does not hold yet stay themselves."""
+        out: list[tuple[EmbeddedChunk, float]] = []
+        seen: set[int] = set()
+        for chunk, score in hits:
+            position = self.unit_by_chunk.get(str(chunk.id))
+            if position is None:
+                out.append((chunk, score))
+            elif position not in seen:
+                seen.add(position)
+                out.append((self.chunks[position], score))
+        return out
 
 
 class LexicalIndexCache:

@@ -10,7 +10,10 @@ sources. Steps, each timed:
    vectors cached in memory in Qdrant local mode, by Qdrant itself with a server) and BM25 over
    the same chunks (``lexical.py``);
 4. fusion of the rankings: reciprocal-rank fusion (default) or a weighted sum of min-max scaled
-   scores, with tunable weights;
+   scores, with tunable weights. The dense ranking's weight is scaled by how much of the question
+   the embedding model can read (``dense_scripts``: the share of its letters in those scripts) and
+   dropped below ``dense_min_coverage``: an English-only embedder ranks a Korean question by
+   noise, which would otherwise push good keyword hits down;
 5. reranking (``rerank.py``; default: documents by their best chunk, inside each its chunks by
    BM25, at most N per document, the context shared among documents by their scores).
 """
@@ -27,6 +30,7 @@ from loguru import logger
 from llm_engineering.application.rag.authors import AuthorDetector, NameAuthorDetector
 from llm_engineering.application.rag.lexical import LexicalIndexCache
 from llm_engineering.application.rag.rerank import Reranker, build_reranker
+from llm_engineering.application.rag.tokenize import script_coverage
 from llm_engineering.domain.embedded_chunks import EMBEDDED_CLASSES, EmbeddedChunk
 from llm_engineering.domain.queries import Query, RetrievedChunk
 from llm_engineering.domain.types import DataCategory
@@ -41,6 +45,8 @@ class RetrievalConfig:
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
     rrf_k: int = 60
+    dense_scripts: frozenset[str] = frozenset({"LATIN"})  # empty: the embedder reads every script
+    dense_min_coverage: float = 0.75
     candidates: int = 50
     max_per_document: int = 5
     document_weight: float = 4.0  # how strongly a document's score weighs on its chunks
@@ -67,6 +73,8 @@ class RetrievalConfig:
             dense_weight=s.RAG_DENSE_WEIGHT,
             lexical_weight=s.RAG_LEXICAL_WEIGHT,
             rrf_k=s.RAG_RRF_K,
+            dense_scripts=parse_scripts(s.RAG_DENSE_SCRIPTS),
+            dense_min_coverage=s.RAG_DENSE_MIN_COVERAGE,
             candidates=s.RAG_CANDIDATES,
             max_per_document=s.RAG_MAX_CHUNKS_PER_DOCUMENT,
             document_weight=s.RAG_DOCUMENT_WEIGHT,
@@ -79,6 +87,19 @@ class RetrievalConfig:
         )
         values.update(overrides)
         return cls(**values)
+
+
+def parse_scripts(value: str) -> frozenset[str]:
+    """``"latin, hangul"`` → ``{"LATIN", "HANGUL"}`` (empty or ``*``: every script)."""
+    names = {part.strip().upper() for part in value.replace(";", ",").split(",") if part.strip()}
+    return frozenset() if "*" in names else frozenset(names)
+
+
+def dense_weight_for(text: str, config: RetrievalConfig) -> float:
+    """The dense ranking's weight for a question: ``dense_weight`` × the share of its letters the
+    embedder reads, 0 below ``dense_min_coverage``."""
+    coverage = script_coverage(text, config.dense_scripts)
+    return config.dense_weight * coverage if coverage >= config.dense_min_coverage else 0.0
 
 
 @dataclass
@@ -215,11 +236,14 @@ class ContextRetriever:
         rankings: list[tuple[list[tuple[str, float]], float]] = []
         found: dict[str, RetrievedChunk] = {}
         for text in queries:
-            if self.config.mode in ("hybrid", "dense"):
+            dense_weight = self.config.dense_weight
+            if self.config.mode == "hybrid":
+                dense_weight = dense_weight_for(text, self.config)
+            if self.config.mode == "dense" or (self.config.mode == "hybrid" and dense_weight > 0):
                 t = time.perf_counter()
                 hits = self._dense(text, filters, timings)
                 timings["dense"] = timings.get("dense", 0.0) + _ms(t)
-                rankings.append((self._collect(hits, found, "dense_score"), self.config.dense_weight))
+                rankings.append((self._collect(hits, found, "dense_score"), dense_weight))
             if self.config.mode in ("hybrid", "lexical"):
                 t = time.perf_counter()
                 hits = self.lexical.get().search(text, self.config.candidates, filters)
@@ -227,7 +251,7 @@ class ContextRetriever:
                 rankings.append((self._collect(hits, found, "lexical_score"), self.config.lexical_weight))
 
         t = time.perf_counter()
-        if len(rankings) == 1:
+        if len(rankings) == 1:  # one mode, or a hybrid whose dense side had no say: its scores as they are
             weights = {key: score for key, score in rankings[0][0]}
         else:
             weights = fuse(rankings, self.config.fusion, self.config.rrf_k)
@@ -274,7 +298,7 @@ class ContextRetriever:
         for cls in self._classes(filters):
             hits.extend(cls.search(vector, limit=self.config.candidates, **payload_filters))
         hits.sort(key=lambda pair: -pair[1])
-        return hits[: self.config.candidates]
+        return self.lexical.get().units_of(hits)[: self.config.candidates]
 
     @staticmethod
     def _collect(hits, found: dict[str, RetrievedChunk], score_field: str) -> list[tuple[str, float]]:

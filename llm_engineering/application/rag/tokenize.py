@@ -1,9 +1,18 @@
-"""Tokens for lexical (BM25) search that work for English and Korean alike.
+"""Tokens for lexical (BM25) search that work for English and Korean alike, and the scripts a
+text is written in.
 
-Text is NFKC-normalised and case-folded, then split into runs of letters and digits. Runs of
-Hangul, Han or kana become overlapping character bigrams (Korean attaches particles to words and
-Chinese/Japanese use no spaces, so bigrams match "검색을" with "검색"); other runs become words,
-stemmed with NLTK's Snowball stemmer (English) and without English stop words.
+``lexical_tokens(text)`` is a plain function text → terms (the same terms index the corpus and
+the question). Text is NFKC-normalised and case-folded, then split into runs of letters and
+digits. Runs of Hangul, Han or kana become overlapping character bigrams (Korean attaches
+particles to words and Chinese/Japanese use no spaces, so bigrams match "검색을" with "검색");
+other runs become words, stemmed with NLTK's Snowball stemmer (English) and without English stop
+words.
+
+``korean="morphemes"`` (``RAG_KOREAN_TERMS``) analyses Hangul with the Kiwi morphological
+analyser (kiwipiepy, an optional dependency) instead: its content morphemes (nouns, verb and
+adjective stems, roots, adverbs) are the terms, particles and endings are dropped.
+``"both"`` uses bigrams and morphemes together. Text without Hangul is tokenised the same way
+in every mode.
 """
 
 from __future__ import annotations
@@ -12,9 +21,17 @@ import re
 import unicodedata
 from functools import lru_cache
 
+KOREAN_TERMS = ("bigrams", "morphemes", "both")
+
 _RUN = re.compile(r"[^\W_]+", re.UNICODE)
 # Hangul syllables and jamo, CJK ideographs, hiragana and katakana.
 _CJK = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+")
+_HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]+")
+# Kiwi's tags for content morphemes: nouns, pronouns, numerals, verb/adjective stems, roots,
+# general adverbs, determiners are left out with particles and endings.
+_CONTENT_TAGS = frozenset(
+    {"NNG", "NNP", "NNB", "NR", "NP", "VV", "VA", "VX", "XR", "MAG", "VV-R", "VV-I", "VA-R", "VA-I"}
+)
 _STOPWORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before being below
     between both but by can could did do does doing down during each few for from further had has have
@@ -44,10 +61,19 @@ def _cjk_bigrams(run: str) -> list[str]:
     return [run[i : i + 2] for i in range(len(run) - 1)]
 
 
-def lexical_tokens(text: str) -> list[str]:
-    """BM25 tokens of ``text`` (see the module docstring)."""
+def lexical_tokens(text: str, korean: str | None = None) -> list[str]:
+    """BM25 tokens of ``text`` (see the module docstring); ``korean``: one of ``KOREAN_TERMS``,
+    None for the ``RAG_KOREAN_TERMS`` setting."""
+    korean = korean or _configured_korean_terms()
+    if korean not in KOREAN_TERMS:
+        raise ValueError(f"Korean terms must be one of {KOREAN_TERMS}, not {korean!r}")
+    text = unicodedata.normalize("NFKC", text).casefold()
     tokens: list[str] = []
-    for run in _RUN.findall(unicodedata.normalize("NFKC", text).casefold()):
+    if korean != "bigrams" and _HANGUL.search(text):
+        tokens.extend(_morphemes(text))
+        if korean == "morphemes":
+            text = _HANGUL.sub(" ", text)
+    for run in _RUN.findall(text):
         position = 0
         for match in _CJK.finditer(run):
             tokens.extend(_words(run[position : match.start()]))
@@ -55,6 +81,45 @@ def lexical_tokens(text: str) -> list[str]:
             position = match.end()
         tokens.extend(_words(run[position:]))
     return tokens
+
+
+def _configured_korean_terms() -> str:
+    from llm_engineering.settings import get_settings
+
+    return get_settings().RAG_KOREAN_TERMS
+
+
+@lru_cache(maxsize=1)
+def _kiwi():
+    try:
+        from kiwipiepy import Kiwi
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise RuntimeError("RAG_KOREAN_TERMS=morphemes needs the kiwipiepy package: pip install kiwipiepy") from exc
+    return Kiwi()
+
+
+def _morphemes(text: str) -> list[str]:
+    """Kiwi's content morphemes of the Hangul in ``text`` (other scripts are left to the words)."""
+    return [token.form for token in _kiwi().tokenize(text) if token.tag in _CONTENT_TAGS and _HANGUL.search(token.form)]
+
+
+def script_coverage(text: str, scripts: frozenset[str] | set[str]) -> float:
+    """Share of the letters of ``text`` written in one of ``scripts`` (Unicode script names as
+    in character names, upper case: ``LATIN``, ``HANGUL``, ``CJK``, ``CYRILLIC``…); 1.0 for a
+    text without letters or an empty ``scripts`` (an embedder that reads everything)."""
+    if not scripts:
+        return 1.0
+    letters = covered = 0
+    for char in text:
+        if char.isalpha():
+            letters += 1
+            covered += _script(char) in scripts
+    return covered / letters if letters else 1.0
+
+
+@lru_cache(maxsize=4096)
+def _script(char: str) -> str:
+    return unicodedata.name(char, "UNKNOWN").split(" ", 1)[0]
 
 
 def _words(segment: str) -> list[str]:
