@@ -128,6 +128,22 @@ def file_link(path: Path) -> str:
     return path.resolve().as_uri()
 
 
+_FILE_URI = re.compile(r"file://[^\s()\[\]<>\"']+")
+
+
+def public_link(link: str | None) -> str | None:
+    """A link fit to show outside the server: a local file by its name (``file:///home/…/notes.md``
+    → ``notes.md``), never by its path on the server's disk; web links unchanged."""
+    if not link or scheme_of(link) != "file":
+        return link
+    return Path(unquote(urlsplit(link).path)).name or None
+
+
+def public_text(text: str) -> str:
+    """``text`` with every ``file://`` URI in it replaced by the file's name."""
+    return _FILE_URI.sub(lambda m: public_link(m.group(0)) or "", text)
+
+
 def platform_for(url: str, default: str = "blog") -> str:
     """The platform of a web URL, asked of the registered crawlers (no hand-kept host list)."""
     from llm_engineering.application.crawlers.dispatcher import load_crawlers

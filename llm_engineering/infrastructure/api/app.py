@@ -5,6 +5,12 @@ Endpoints: ``POST /rag``, ``POST /v1/chat/completions`` (OpenAI shape, SSE with 
 ``GET /``. One LLM instance serves every request; generation runs in worker threads behind a
 bounded queue (503 when full), never on the event loop. Errors are JSON in OpenAI's shape
 (``{"error": {"message", "type", "param", "code"}}``) and never carry a stack trace.
+
+What a request may cost is bounded before any work: header size (431) and the API key (401) are
+checked before the body is read, the body size (413) while it is read, the prompt after the chat
+template against the model's context (400). A client that leaves stops its generation within a
+token step, and its queue slot is given back only once that work has stopped (traced "cancelled").
+Sources name local files by their name, never by a path on the server's disk.
 """
 
 from __future__ import annotations
@@ -28,12 +34,14 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from loguru import logger
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from llm_engineering.application.crawlers.base import public_link, public_text
 from llm_engineering.application.rag.authors import UnknownAuthorError
 from llm_engineering.application.rag.pipeline import PreparedPrompt, TwinRAG
 from llm_engineering.domain.queries import PromptTrace
 from llm_engineering.infrastructure.api.monitoring import Metrics, TraceRecorder
 from llm_engineering.infrastructure.api.schemas import ChatCompletionRequest, RAGRequest, RAGResponse
 from llm_engineering.infrastructure.llm import ChatResult, LLMClient, LLMError
+from llm_engineering.infrastructure.llm.base import cancel_on
 
 STATIC = Path(__file__).with_name("static")
 
@@ -86,12 +94,45 @@ class GenerationQueue:
             self.pending -= 1
             self.metrics.queue_depth.set(self.pending)
 
-    async def run(self, fn: Callable, *args):
+    async def run(self, fn: Callable, *args, request: Request | None = None, cancel: threading.Event | None = None):
+        """Run ``fn(*args)`` in a worker. When ``request``'s client leaves, ``cancel`` is set (the
+        work stops generating); the slot is given back once the work has ended, not before."""
         self.acquire()
+        future = asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+            while True:
+                done, _ = await asyncio.wait({future}, timeout=0.1)
+                if done:
+                    return future.result()
+                if request is not None and cancel is not None and not cancel.is_set():
+                    if await request.is_disconnected():
+                        cancel.set()
+        except asyncio.CancelledError:
+            if cancel is not None:
+                cancel.set()
+            raise
         finally:
-            self.release()
+            if future.done():
+                self.release()
+            else:
+                future.add_done_callback(lambda _: self.release())
+
+
+class QueueSlot:
+    """A queue place taken for a stream, given back exactly once."""
+
+    def __init__(self, queue: GenerationQueue) -> None:
+        self._queue = queue
+        self._lock = threading.Lock()
+        self._held = True
+        self.in_use = False  # set when the generation has been handed to a worker
+
+    def release(self) -> None:
+        with self._lock:
+            if not self._held:
+                return
+            self._held = False
+        self._queue.release()
 
 
 @dataclass
@@ -106,6 +147,59 @@ class Services:
     @property
     def llm(self) -> LLMClient:
         return self.rag.llm
+
+
+async def send_error(send, status: int, body: dict, headers: dict | None = None) -> None:
+    """Answer a request from ASGI middleware with an error body in the API's shape."""
+    data = json.dumps(body).encode()
+    extra = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()), *extra],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
+OPEN_PATHS = frozenset({"/", "/health", "/docs", "/docs/oauth2-redirect", "/openapi.json"})
+
+
+class RequestGuard:
+    """Checks what needs no body, before anything reads it: header size (431), then the API key
+    (401) on every path but the chat page, the health probe and the API docs."""
+
+    def __init__(self, app, max_header_bytes: int, api_key: str = "") -> None:
+        self.app = app
+        self.max_header_bytes = max_header_bytes
+        self.api_key = api_key.encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = scope.get("headers") or []
+        size = sum(len(name) + len(value) + 4 for name, value in headers)
+        if size > self.max_header_bytes:
+            message = f"request headers larger than {self.max_header_bytes} bytes (SERVICE_MAX_HEADER_BYTES)"
+            return await send_error(send, 431, error_body(message, "invalid_request_error", code="headers_too_large"))
+        if self.api_key and scope.get("path") not in OPEN_PATHS and not self._authorised(headers):
+            return await send_error(
+                send,
+                401,
+                error_body(
+                    "missing or wrong API key (Authorization: Bearer <key>)",
+                    "authentication_error",
+                    code="invalid_api_key",
+                ),
+                {"WWW-Authenticate": "Bearer"},
+            )
+        await self.app(scope, receive, send)
+
+    def _authorised(self, headers) -> bool:
+        given = next((v for k, v in headers if k.lower() == b"authorization"), b"")
+        scheme, _, token = given.partition(b" ")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self.api_key)
 
 
 class BodyLimit:
@@ -153,19 +247,8 @@ class BodyLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send):
-        body = json.dumps(
-            error_body(
-                f"request body larger than {self.max_bytes} bytes", "invalid_request_error", code="request_too_large"
-            )
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        message = f"request body larger than {self.max_bytes} bytes"
+        await send_error(send, 413, error_body(message, "invalid_request_error", code="request_too_large"))
 
 
 class _BodyTooLarge(Exception):
@@ -207,26 +290,16 @@ def create_app(
     app = FastAPI(title="LLM Twin", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.services = services
     app.add_middleware(BodyLimit, max_bytes=settings.SERVICE_MAX_REQUEST_BYTES)
+    app.add_middleware(
+        RequestGuard,
+        max_header_bytes=settings.SERVICE_MAX_HEADER_BYTES,
+        api_key=settings.API_KEY.get_secret_value() if settings.API_KEY else "",
+    )
+    app.add_middleware(RequestMetrics, metrics=metrics)  # outermost: counts refusals too
     _install_error_handlers(app)
-    _install_request_metrics(app, metrics)
 
     def get_services(request: Request) -> Services:
         return request.app.state.services
-
-    def require_key(request: Request) -> None:
-        expected = settings.API_KEY.get_secret_value() if settings.API_KEY else ""
-        if not expected:
-            return
-        header = request.headers.get("authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
-            raise APIError(
-                401,
-                "missing or wrong API key (Authorization: Bearer <key>)",
-                "authentication_error",
-                code="invalid_api_key",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
 
     # ---- pages and probes -----------------------------------------------------------------------
     @app.get("/", include_in_schema=False)
@@ -242,44 +315,46 @@ def create_app(
             "auth": bool(settings.API_KEY),
         }
 
-    @app.get("/metrics", dependencies=[Depends(require_key)])
+    @app.get("/metrics")
     async def prometheus_metrics(s: Services = Depends(get_services)):
         body, content_type = s.metrics.render()
         return Response(body, media_type=content_type)
 
-    @app.get("/v1/models", dependencies=[Depends(require_key)])
+    @app.get("/v1/models")
     def models(s: Services = Depends(get_services)):
         return {
             "object": "list",
             "data": [{"id": s.llm.model_id, "object": "model", "created": 0, "owned_by": "llm-twin"}],
         }
 
-    @app.get("/v1/traces", dependencies=[Depends(require_key)])
+    @app.get("/v1/traces")
     async def traces(limit: int = 20, s: Services = Depends(get_services)):
         if not 1 <= limit <= 500:
             raise APIError(422, "limit must be between 1 and 500", param="limit")
         found = await asyncio.get_running_loop().run_in_executor(None, s.traces.recent, limit)
-        return {"object": "list", "data": [t.model_dump(mode="json") for t in found]}
+        return {"object": "list", "data": [_public_trace(t.model_dump(mode="json")) for t in found]}
 
     # ---- generation -----------------------------------------------------------------------------
-    @app.post("/rag", dependencies=[Depends(require_key)], response_model=RAGResponse)
-    async def rag_endpoint(body: RAGRequest, s: Services = Depends(get_services)):
+    @app.post("/rag", response_model=RAGResponse)
+    async def rag_endpoint(request: Request, body: RAGRequest, s: Services = Depends(get_services)):
         max_tokens = _max_tokens(settings, body.max_tokens)
         started = time.perf_counter()
+        cancel = threading.Event()
 
         def work():
-            prepared = _prepare(s, body.query, body.k, body.author, use_rag=True)
+            prepared = _prepare(s, body.query, body.k, body.author, True, max_tokens=max_tokens)
             t = time.perf_counter()
-            result = s.llm.chat(prepared.messages, max_tokens=max_tokens, temperature=body.temperature)
+            with cancel_on(cancel):
+                result = s.llm.chat(prepared.messages, max_tokens=max_tokens, temperature=body.temperature)
             return prepared, result, _ms(t)
 
-        prepared, result, generation_ms = await s.queue.run(work)
+        prepared, result, generation_ms = await s.queue.run(work, request=request, cancel=cancel)
         latency = {**prepared.timings_ms, "generation": generation_ms, "total": _ms(started)}
-        trace_id = await _record(s, "/rag", body.query, prepared, result, latency)
+        trace_id = await _record(s, "/rag", body.query, prepared, result, latency, cancelled=cancel.is_set())
         author = prepared.retrieval.query.author_full_name if prepared.retrieval else None
         return RAGResponse(
             answer=result.text,
-            sources=prepared.sources(),
+            sources=_public_sources(prepared),
             author=author,
             model=s.llm.model_id,
             usage=_usage(result),
@@ -288,8 +363,8 @@ def create_app(
             trace_id=trace_id,
         )
 
-    @app.post("/v1/chat/completions", dependencies=[Depends(require_key)])
-    async def chat_completions(body: ChatCompletionRequest, s: Services = Depends(get_services)):
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request, body: ChatCompletionRequest, s: Services = Depends(get_services)):
         if body.model and body.model not in (s.llm.model_id, "llm-twin"):
             raise APIError(
                 404,
@@ -308,24 +383,33 @@ def create_app(
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             s.queue.acquire()  # refuse now (503), before the 200 of the event stream is sent
+            slot = QueueSlot(s.queue)
+            try:  # a prompt too long for the model is refused (400) before the stream starts
+                prepared = await asyncio.get_running_loop().run_in_executor(
+                    s.queue.executor, _prepare, s, query, body.k, body.author, use_rag, history, max_tokens
+                )
+            except BaseException:
+                slot.release()
+                raise
             return _SlotStreamingResponse(
-                _stream_events(
-                    s, body, query, history, use_rag, options, completion_id, created, started, include_usage
-                ),
-                release=s.queue.release,
+                _stream_events(s, slot, prepared, query, options, completion_id, created, started, include_usage),
+                slot=slot,
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
 
+        cancel = threading.Event()
+
         def work():
-            prepared = _prepare(s, query, body.k, body.author, use_rag, history)
+            prepared = _prepare(s, query, body.k, body.author, use_rag, history, max_tokens)
             t = time.perf_counter()
-            result = s.llm.chat(prepared.messages, **options)
+            with cancel_on(cancel):
+                result = s.llm.chat(prepared.messages, **options)
             return prepared, result, _ms(t)
 
-        prepared, result, generation_ms = await s.queue.run(work)
+        prepared, result, generation_ms = await s.queue.run(work, request=request, cancel=cancel)
         latency = {**prepared.timings_ms, "generation": generation_ms, "total": _ms(started)}
-        await _record(s, "/v1/chat/completions", query, prepared, result, latency)
+        await _record(s, "/v1/chat/completions", query, prepared, result, latency, cancelled=cancel.is_set())
         return {
             "id": completion_id,
             "object": "chat.completion",
@@ -339,7 +423,7 @@ def create_app(
                 }
             ],
             "usage": _usage(result),
-            "sources": prepared.sources(),
+            "sources": _public_sources(prepared),
         }
 
     return app
@@ -376,11 +460,41 @@ def _max_tokens(settings, requested: int | None) -> int:
     return requested
 
 
-def _prepare(s: Services, query: str, k, author, use_rag: bool, history=()) -> PreparedPrompt:
+def _prepare(s: Services, query: str, k, author, use_rag: bool, history=(), max_tokens: int = 0) -> PreparedPrompt:
     try:
-        return s.rag.prepare(query, k=k, author=author, history=history, use_rag=use_rag)
+        prepared = s.rag.prepare(query, k=k, author=author, history=history, use_rag=use_rag)
     except UnknownAuthorError as exc:
         raise APIError(422, str(exc), param="author", code="unknown_author") from None
+    _check_context(s.llm, prepared.messages, max_tokens)
+    return prepared
+
+
+def _check_context(llm: LLMClient, messages, max_tokens: int) -> None:
+    """Refuse a prompt that, after the chat template, leaves less than ``max_tokens`` of the model's
+    context (backends that cannot tell, e.g. a remote server, judge it themselves)."""
+    window = getattr(llm, "context_window", None)
+    count = getattr(llm, "prompt_tokens", None)
+    if not window or count is None:
+        return
+    tokens = count(messages)
+    if tokens + max_tokens > window:
+        raise APIError(
+            400,
+            f"the prompt is {tokens} tokens after the chat template; the model's context is {window} tokens, "
+            f"so with max_tokens={max_tokens} it may be at most {window - max_tokens} tokens",
+            param="messages",
+            code="context_length_exceeded",
+        )
+
+
+def _public_sources(prepared: PreparedPrompt) -> list[dict[str, Any]]:
+    return [{**source, "link": public_link(source.get("link"))} for source in prepared.sources()]
+
+
+def _public_trace(trace: dict[str, Any]) -> dict[str, Any]:
+    """A stored trace as API clients see it: local files named, never located on the server's disk."""
+    chunks = [{**c, "link": public_link(c.get("link"))} for c in trace.get("chunks") or []]
+    return {**trace, "chunks": chunks, "prompt": public_text(trace.get("prompt") or "")}
 
 
 def _usage(result: ChatResult) -> dict[str, int]:
@@ -403,6 +517,7 @@ def _trace(
     result: ChatResult | None,
     latency: dict[str, float],
     error: str | None = None,
+    cancelled: bool = False,
 ) -> PromptTrace:
     retrieval = prepared.retrieval if prepared else None
     prompt = ""
@@ -434,14 +549,14 @@ def _trace(
         completion_tokens=result.completion_tokens if result else 0,
         finish_reason=result.finish_reason if result else None,
         latency_ms=latency,
-        status="error" if error else "ok",
+        status="error" if error else "cancelled" if cancelled else "ok",
         error=error,
     )
 
 
-async def _record(s: Services, endpoint, query, prepared, result, latency) -> str | None:
+async def _record(s: Services, endpoint, query, prepared, result, latency, cancelled: bool = False) -> str | None:
     def work():
-        trace = _trace(s, endpoint, query, prepared, result, latency)
+        trace = _trace(s, endpoint, query, prepared, result, latency, cancelled=cancelled)
         s.metrics.observe_trace(trace)
         return s.traces.record(trace)
 
@@ -454,9 +569,10 @@ def _sse(data: dict | str) -> bytes:
 
 
 async def _stream_events(
-    s: Services, body, query, history, use_rag, options, completion_id, created, started, include_usage
+    s: Services, slot: QueueSlot, prepared, query, options, completion_id, created, started, include_usage
 ) -> AsyncIterator[bytes]:
-    """SSE chunks in OpenAI's format (the queue slot is released by the response)."""
+    """SSE chunks in OpenAI's format. The worker gives the queue slot back when its generation has
+    ended; a client that leaves sets ``cancelled``, which ends the generation at the next token."""
     loop = asyncio.get_running_loop()
     events: asyncio.Queue = asyncio.Queue()
     cancelled = threading.Event()
@@ -474,21 +590,21 @@ async def _stream_events(
 
     def produce():
         put = lambda item: loop.call_soon_threadsafe(events.put_nowait, item)
-        prepared = result = None
+        result = None
         latency: dict[str, float] = {}
         error = None
         try:
-            prepared = _prepare(s, query, body.k, body.author, use_rag, history)
             put(("sources", prepared))
             t = time.perf_counter()
-            stream = s.llm.stream(prepared.messages, **options)
-            try:
-                for piece in stream:
-                    if cancelled.is_set():
-                        break
-                    put(("text", piece))
-            finally:
-                stream.close()
+            with cancel_on(cancelled):
+                stream = s.llm.stream(prepared.messages, **options)
+                try:
+                    for piece in stream:
+                        if cancelled.is_set():
+                            break
+                        put(("text", piece))
+                finally:
+                    stream.close()
             result = stream.result
             latency = {**prepared.timings_ms, "generation": _ms(t), "total": _ms(started)}
             put(("done", result))
@@ -504,11 +620,15 @@ async def _stream_events(
             put(("error", error_body("internal error while generating", "server_error")))
         finally:
             put(("end", None))
-        trace = _trace(s, "/v1/chat/completions", query, prepared, result, latency, error)
-        s.metrics.observe_trace(trace)
-        s.traces.record(trace)
+        try:
+            trace = _trace(s, "/v1/chat/completions", query, prepared, result, latency, error, cancelled.is_set())
+            s.metrics.observe_trace(trace)
+            s.traces.record(trace)
+        finally:
+            slot.release()  # the generation has ended: the next request may take this place
 
     try:
+        slot.in_use = True
         future = loop.run_in_executor(s.queue.executor, produce)
         while True:
             kind, item = await events.get()
@@ -516,7 +636,7 @@ async def _stream_events(
                 yield _sse(
                     chunk(
                         {"role": "assistant", "content": ""},
-                        sources=item.sources(),
+                        sources=_public_sources(item),
                         author=item.retrieval.query.author_full_name if item.retrieval else None,
                     )
                 )
@@ -538,17 +658,19 @@ async def _stream_events(
 
 
 class _SlotStreamingResponse(StreamingResponse):
-    """A streaming response that gives its queue slot back however it ends (even unstarted)."""
+    """A streaming response that gives its queue slot back when it ends before its generation was
+    handed to a worker (otherwise the worker does, once the generation has ended)."""
 
-    def __init__(self, content, *, release: Callable[[], None], **kwargs) -> None:
+    def __init__(self, content, *, slot: QueueSlot, **kwargs) -> None:
         super().__init__(content, **kwargs)
-        self._release = release
+        self._slot = slot
 
     async def __call__(self, scope, receive, send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
-            self._release()
+            if not self._slot.in_use:
+                self._slot.release()
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -585,18 +707,31 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body("internal error", "server_error"), 500)
 
 
-def _install_request_metrics(app: FastAPI, metrics: Metrics) -> None:
-    known = {"/", "/health", "/metrics", "/rag", "/v1/models", "/v1/traces", "/v1/chat/completions"}
+class RequestMetrics:
+    """Counts requests by endpoint and status and times them (plain ASGI: it leaves ``receive``
+    alone, so an endpoint can still see its client leave)."""
 
-    @app.middleware("http")
-    async def count(request: Request, call_next):
+    known = frozenset({"/", "/health", "/metrics", "/rag", "/v1/models", "/v1/traces", "/v1/chat/completions"})
+
+    def __init__(self, app, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
         started = time.perf_counter()
-        endpoint = request.url.path if request.url.path in known else "other"
+        endpoint = scope.get("path") if scope.get("path") in self.known else "other"
         status = 500
+
+        async def record_status(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
+            await self.app(scope, receive, record_status)
         finally:
-            metrics.requests.labels(endpoint, str(status)).inc()
-            metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+            self.metrics.requests.labels(endpoint, str(status)).inc()
+            self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)

@@ -6,6 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+MAX_STOP_SEQUENCES = 4
+MAX_STOP_CHARS = 32
+
 
 class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant"]
@@ -37,10 +40,14 @@ class ChatCompletionRequest(BaseModel):
     @field_validator("stop")
     @classmethod
     def _stops(cls, value):
+        # Each stop string costs the in-process model memory in proportion to its length.
         if isinstance(value, str):
             value = [value]
-        if value is not None and len(value) > 4:
-            raise ValueError("at most 4 stop sequences")
+        if value is not None and len(value) > MAX_STOP_SEQUENCES:
+            raise ValueError(f"at most {MAX_STOP_SEQUENCES} stop sequences")
+        longest = max((len(v) for v in value or ()), default=0)
+        if longest > MAX_STOP_CHARS:
+            raise ValueError(f"each stop sequence may be at most {MAX_STOP_CHARS} characters (one has {longest})")
         return value
 
     @field_validator("messages")

@@ -8,8 +8,10 @@ know which one they hold.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -97,6 +99,26 @@ def check_arguments(messages: Sequence[Message], max_tokens: int, temperature: f
         raise LLMError("temperature must be >= 0")
     if not 0 < top_p <= 1:
         raise LLMError("top_p must be in (0, 1]")
+
+
+_cancel = threading.local()
+
+
+@contextmanager
+def cancel_on(event: threading.Event) -> Iterator[None]:
+    """Generation this thread starts inside the block ends (within one token step) once ``event``
+    is set: the caller's way to stop work nobody waits for any more."""
+    previous = getattr(_cancel, "event", None)
+    _cancel.event = event
+    try:
+        yield
+    finally:
+        _cancel.event = previous
+
+
+def cancel_event() -> threading.Event | None:
+    """The event set up by ``cancel_on`` in this thread, if any."""
+    return getattr(_cancel, "event", None)
 
 
 def cut_at_stop(text: str, stop: Sequence[str] | None) -> tuple[str, bool]:

@@ -21,6 +21,7 @@ from llm_engineering.infrastructure.llm.base import (
     Message,
     StopStreamFilter,
     TextStream,
+    cancel_event,
     check_arguments,
     cut_at_stop,
     repeated_tail,
@@ -119,7 +120,29 @@ class LocalLLM(LLMClient):
                 rows = input_ids[:, prompt_width:].tolist()
                 return torch.tensor([repeated_tail(row) > 0 for row in rows], device=input_ids.device)
 
-        return StoppingCriteriaList([*extra, *([_Loop()] if self.stop_repeats else [])])
+        class _Cancelled(StoppingCriteria):
+            """True for every row once the caller's cancel event is set (see ``cancel_on``)."""
+
+            def __init__(self, event) -> None:
+                self.event = event
+
+            def __call__(self, input_ids, scores, **_):
+                return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+        cancel = cancel_event()
+        return StoppingCriteriaList(
+            [*extra, *([_Loop()] if self.stop_repeats else []), *([_Cancelled(cancel)] if cancel else [])]
+        )
+
+    @property
+    def context_window(self) -> int | None:
+        """Most tokens (prompt and answer together) the model takes, when its config says."""
+        model, _ = self._ensure_loaded()
+        return getattr(model.config, "max_position_embeddings", None)
+
+    def prompt_tokens(self, messages: Sequence[Message]) -> int:
+        """Tokens of the prompt as the model sees it (after the chat template)."""
+        return len(self.tokenizer(self.render_prompt(messages), add_special_tokens=False)["input_ids"])
 
     # ---- generation --------------------------------------------------------------------------
     def chat(self, messages, *, max_tokens=256, temperature=0.0, top_p=1.0, stop=None) -> ChatResult:
@@ -206,16 +229,12 @@ class LocalLLM(LLMClient):
         with self._generate_lock:
             encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
             streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=1.0)
+            criteria = self._criteria(int(encoded["input_ids"].shape[1]), _Watch())  # here: sees cancel_on
 
             def run() -> None:
                 try:
                     with torch.inference_mode():
-                        model.generate(
-                            **encoded,
-                            **kwargs,
-                            streamer=streamer,
-                            stopping_criteria=self._criteria(int(encoded["input_ids"].shape[1]), _Watch()),
-                        )
+                        model.generate(**encoded, **kwargs, streamer=streamer, stopping_criteria=criteria)
                 except BaseException as exc:  # re-raised in the reader's thread below
                     failure.append(exc)
                     streamer.end()
