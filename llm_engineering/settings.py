@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     CHUNK_OVERLAP_TOKENS: int = Field(
         30, ge=0, description="Word pieces a chunk repeats from the end of the one before it."
     )
+    CHUNK_PASSAGE_CHARS: int = Field(
+        1000, ge=0, description="Characters per passage, the unit retrieval returns (0: each chunk alone)."
+    )
     EMBEDDING_BATCH_SIZE: int = Field(32, ge=1, description="Texts per forward pass of the embedding model.")
     CLEANING_MIN_KEPT_SHARE: float = Field(
         0.9, ge=0, le=1, description="Warn when cleaning keeps less of a document's letters and digits than this."
@@ -154,6 +157,17 @@ class Settings(BaseSettings):
     RAG_DENSE_WEIGHT: float = Field(1.0, ge=0, description="Weight of the dense (embedding) ranking.")
     RAG_LEXICAL_WEIGHT: float = Field(1.0, ge=0, description="Weight of the BM25 ranking.")
     RAG_RRF_K: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    RAG_DENSE_SCRIPTS: str = Field(
+        "latin",
+        description="Scripts the embedding model reads (comma-separated Unicode script names, e.g. latin,"
+        "hangul; empty: all). The dense ranking's weight is scaled by the share of the question's letters in them.",
+    )
+    RAG_DENSE_MIN_COVERAGE: float = Field(
+        0.75, ge=0, le=1, description="Below this share of readable letters the dense ranking is left out."
+    )
+    RAG_KOREAN_TERMS: str = Field(
+        "bigrams", pattern="^(bigrams|morphemes|both)$", description="BM25 terms for Hangul: bigrams, morphemes, both."
+    )
     RAG_CANDIDATES: int = Field(50, ge=1, description="Candidates each ranking contributes before fusion.")
     RAG_MAX_CHUNKS_PER_DOCUMENT: int = Field(5, ge=1, description="Chunks of one document in the context.")
     RAG_DOCUMENT_WEIGHT: float = Field(
