@@ -153,6 +153,15 @@ class Settings(BaseSettings):
         True, description="In-process model: end an answer that repeats one block three times running (kept once)."
     )
     RAG_TOP_K: int = Field(5, ge=1, le=100, description="Chunks of context retrieved per question.")
+    RAG_ANSWER_MODE: str = Field(
+        "auto",
+        pattern="^(generate|extractive|auto)$",
+        description="generate (the LLM writes), extractive (quote the author's sentences with sources) or auto "
+        "(extractive for the in-process model, generate for LLM_BASE_URL); see docs/answers.md.",
+    )
+    RAG_HISTORY_CHARS: int = Field(
+        2000, ge=0, description="Earlier turns of a conversation kept in the prompt (characters, latest first)."
+    )
     RAG_FUSION: str = Field("rrf", pattern="^(rrf|weighted)$", description="rrf or weighted (min-max scores).")
     RAG_DENSE_WEIGHT: float = Field(1.0, ge=0, description="Weight of the dense (embedding) ranking.")
     RAG_LEXICAL_WEIGHT: float = Field(1.0, ge=0, description="Weight of the BM25 ranking.")

@@ -1,11 +1,17 @@
 """The web chat page in real headless Chromium: type a question, watch the answer stream in with
-its sources."""
+its sources; each source listed once, a thinking state, a conversation kept within the context, and
+a way to start over."""
+
+import os
+from pathlib import Path
 
 import pytest
 from conftest import open_chromium
 from fixtures.rag.support import load_fixture_corpus, local_llm, serve_in_thread
 
 pytestmark = pytest.mark.slow
+
+SCREENSHOTS = Path(os.environ["LLM_TWIN_SCREENSHOTS"]) if os.environ.get("LLM_TWIN_SCREENSHOTS") else None
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +29,7 @@ def test_question_gets_a_streamed_answer_with_sources(browser):
     from llm_engineering.settings import load_settings
 
     load_fixture_corpus()
-    app = create_app(load_settings(SERVICE_DEFAULT_MAX_TOKENS=24), llm=local_llm())
+    app = create_app(load_settings(SERVICE_DEFAULT_MAX_TOKENS=24, RAG_ANSWER_MODE="generate"), llm=local_llm())
     with serve_in_thread(app) as url:
         browser.get(url + "/")
         assert browser.title == "LLM Twin"
@@ -48,3 +54,98 @@ def test_question_gets_a_streamed_answer_with_sources(browser):
         links = browser.find_elements(By.CSS_SELECTOR, ".turn.assistant .sources a")
         assert links and links[0].get_attribute("href") == "https://blog.example.com/maxime/vector-databases"
         assert browser.find_element(By.CSS_SELECTOR, ".turn.user").text.startswith("Which snapshot option")
+
+
+def _ask(browser, text: str, turns: int) -> None:
+    """Type ``text``, send it, and wait until the ``turns``-th answer is done."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.execute_script("document.getElementById('question').value = arguments[0];", text)
+    browser.find_element(By.ID, "send").click()
+    WebDriverWait(browser, 120).until(
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, ".turn.assistant[data-done='true']")) == turns
+    )
+
+
+def test_sources_once_thinking_state_memory_within_the_context_and_start_over(browser):
+    import httpx
+    from selenium.webdriver.common.by import By
+
+    from llm_engineering.infrastructure.api import create_app
+    from llm_engineering.settings import load_settings
+
+    load_fixture_corpus()
+    settings = load_settings(RAG_ANSWER_MODE="extractive", RAG_HISTORY_CHARS=2000)
+    app = create_app(settings, llm=local_llm())
+    question = "Which snapshot option does Maxime enable on production clusters?"
+    with serve_in_thread(app) as url:
+        served = httpx.post(url + "/rag", json={"query": question}, timeout=120).json()
+        documents = [s["document_id"] for s in served["sources"]]
+        assert len(documents) > len(set(documents))  # the service cites one document per chunk
+
+        browser.get(url + "/")
+        browser.execute_script(
+            "window.sent = []; const realFetch = window.fetch;"
+            "window.fetch = (u, o) => { window.sent.push(JSON.parse(o.body)); return realFetch(u, o); };"
+            "window.sawThinking = false; new MutationObserver(() => {"
+            " const box = document.querySelector('.turn.assistant.thinking');"
+            " if (box && box.getAttribute('aria-busy') === 'true') window.sawThinking = true; })"
+            ".observe(document.getElementById('log'), {subtree: true, childList: true, attributes: true});"
+        )
+        _ask(browser, question, 1)
+        assert browser.execute_script("return window.sawThinking")
+        first = browser.find_element(By.CSS_SELECTOR, ".turn.assistant")
+        assert "thinking" not in first.get_attribute("class")
+        links = first.find_elements(By.CSS_SELECTOR, ".sources li a")
+        hrefs = [a.get_attribute("href") for a in links]
+        assert len(hrefs) == len(set(documents)) and len(set(hrefs)) == len(hrefs)  # each source once
+        assert "https://blog.example.com/maxime/vector-databases" in hrefs
+        assert "[1]" in first.find_element(By.CSS_SELECTOR, ".answer").text  # quotes cite their source
+
+        long_question = "Tell me about vector databases. " + "I would like to know about snapshots. " * 40
+        _ask(browser, long_question, 2)
+        _ask(browser, "What does Ada say about recall?", 3)
+        _ask(browser, "And about LoRA on a laptop?", 4)
+        sent = [body["messages"] for body in browser.execute_script("return window.sent")]
+        assert [len(m) for m in sent[:2]] == [1, 3]  # the second question carries the first turn
+        assert all(sum(len(m["content"]) for m in messages[:-1]) <= 2000 for messages in sent)
+        assert long_question not in [m["content"] for m in sent[3]]  # the oldest turns are left out
+        assert [m["content"] for m in sent[3]][-3:][::2] == [
+            "What does Ada say about recall?",
+            "And about LoRA on a laptop?",
+        ]
+        forgotten = browser.find_elements(By.CSS_SELECTOR, ".turn.forgotten")
+        assert forgotten and "no longer sees" in browser.find_element(By.ID, "memory").text
+        if SCREENSHOTS:
+            browser.save_screenshot(str(SCREENSHOTS / "chat_page.png"))
+
+        browser.find_element(By.ID, "new-chat").click()
+        assert browser.find_elements(By.CSS_SELECTOR, "#log .turn") == []
+        _ask(browser, "Which snapshot option does Maxime enable?", 1)
+        assert len(browser.execute_script("return window.sent")[-1]["messages"]) == 1  # a fresh conversation
+
+        # A file source is shown by its name, never by a path on the server's disk.
+        browser.execute_script(
+            "const box = document.createElement('div'); box.id = 'probe'; document.body.appendChild(box);"
+            "showSources(box, [{document_id: 'a', title: 'Notes', link: 'file:///srv/data/jiwon/notes.md'},"
+            " {document_id: 'a', title: 'Notes', link: 'file:///srv/data/jiwon/notes.md'}]);"
+        )
+        probe = browser.find_element(By.ID, "probe")
+        assert len(probe.find_elements(By.CSS_SELECTOR, "li")) == 1
+        assert probe.text.endswith("Notes (notes.md)") and "/srv/" not in probe.text
+
+        # A conversation far longer than the model's context: answered, nothing crashes.
+        history = []
+        for i in range(60):
+            history += [
+                {"role": "user", "content": f"Earlier question number {i} about vector search. " * 6},
+                {"role": "assistant", "content": f"Earlier answer number {i}. " * 12},
+            ]
+        for mode in ("extractive", "generate"):
+            body = {"messages": [*history, {"role": "user", "content": question}], "max_tokens": 8}
+            if mode == "generate":
+                body["rag"] = False
+            reply = httpx.post(url + "/v1/chat/completions", json=body, timeout=180)
+            assert reply.status_code == 200, reply.text
+            assert reply.json()["choices"][0]["message"]["content"].strip()

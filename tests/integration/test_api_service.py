@@ -20,7 +20,8 @@ def llm():
 
 @pytest.fixture(scope="module")
 def server_app(llm):
-    return create_app(load_settings(SERVICE_MAX_TOKENS_LIMIT=64, SERVICE_MAX_REQUEST_BYTES=65536), llm=llm)
+    settings = load_settings(SERVICE_MAX_TOKENS_LIMIT=64, SERVICE_MAX_REQUEST_BYTES=65536, RAG_ANSWER_MODE="generate")
+    return create_app(settings, llm=llm)  # generated answers: these tests are about generation and streaming
 
 
 @pytest.fixture(scope="module")

@@ -65,3 +65,129 @@ def test_repeated_tail_leaves_answers_that_do_not_loop():
     assert repeated_tail([1, 2, 3] * 3) == 0  # blocks shorter than min_block are legitimate (lists, tables)
     assert repeated_tail(block * 3 + [6]) == 0  # the model moved on
     assert repeated_tail(list(range(40))) == 0
+
+
+# --- near-repeat loops: a sentence said again with small changes ---------------------------------
+
+LOOP = " ".join(
+    f"The experiment was designed to measure recall@5, which is the most important metric for {q}."
+    for q in ("Q4_K_M", "Q8_0", "F16", "Q5_K_S", "Q2_K")
+)
+PLAIN = (
+    "I measure before arguing: recall@5 on a held-out set of 40 questions, the latency at p95 on my "
+    "ThinkPad T480, and the size of the index on disk. Then I compare the boring version first, BM25 "
+    "alone, with the hybrid. Only when the numbers differ by more than the noise between two runs do I "
+    "argue for a change, and I write down the recall@5 of both so the next person can check it."
+)
+
+
+def _ids(text: str, vocabulary: dict[str, int]) -> list[int]:
+    """Words and punctuation as token ids (a stand-in tokenizer: one id per distinct piece)."""
+    import re
+
+    return [vocabulary.setdefault(piece, len(vocabulary)) for piece in re.findall(r"\w+|[^\w\s]", text)]
+
+
+def test_a_near_repeat_loop_is_cut_where_the_first_changed_copy_begins():
+    vocabulary: dict[str, int] = {}
+    ids = _ids(LOOP, vocabulary)
+    first = _ids(LOOP.split(". The")[0] + ".", vocabulary)
+    cut = next(n for n in range(1, len(ids) + 1) if repeated_tail(ids[:n]))  # checked after every token
+    kept = ids[:cut][: cut - repeated_tail(ids[:cut])]
+    assert kept == first  # one sentence kept, no copy with a changed word
+    assert cut < 3 * len(first)  # stopped by the third copy, not after five
+
+
+def test_answers_that_only_reuse_a_phrase_are_not_cut():
+    vocabulary: dict[str, int] = {}
+    ids = _ids(PLAIN, vocabulary)
+    assert all(repeated_tail(ids[:n]) == 0 for n in range(1, len(ids) + 1))
+    quoted = _ids("Measure, then argue. " + PLAIN + " As I said: measure, then argue.", vocabulary)
+    assert repeated_tail(quoted) == 0
+
+
+def test_tidy_keeps_the_first_sentence_of_a_loop_and_drops_broken_ends():
+    from llm_engineering.application.rag.answer import tidy
+
+    assert tidy(LOOP) == LOOP.split(" The experiment")[0]
+    assert tidy("전체로 옮기면 어렵어둔 \ufffd") == "전체로 옮기면 어렵어둔"  # never half a character
+    cut = "I keep one SQLite file. It holds six months of snapshots and the"
+    assert tidy(cut, cut_short=True) == "I keep one SQLite file."  # the unfinished sentence goes
+    assert tidy(cut) == cut  # a sentence the model ended itself is kept whatever it looks like
+    assert tidy(PLAIN) == PLAIN
+
+
+def test_a_streamed_loop_stops_generating_and_ends_with_the_tidy_answer():
+    from llm_engineering.application.rag.answer import ReadableStream
+
+    produced: list[str] = []
+    closed: list[bool] = []
+
+    def generation():
+        try:
+            for word in LOOP.split(" "):
+                produced.append(word)
+                yield word + " "
+        finally:
+            closed.append(True)
+
+    stream = ReadableStream(generation())
+    shown = "".join(stream)
+    assert closed and len(produced) < len(LOOP.split(" ")) / 2  # the generation was stopped early
+    assert shown.startswith(LOOP.split(" The experiment")[0])
+    assert stream.final().text == LOOP.split(" The experiment")[0]
+
+
+def test_history_longer_than_the_budget_keeps_the_latest_whole_turns():
+    from llm_engineering.application.rag.answer import trim_history
+
+    history = []
+    for i in range(50):
+        history += [{"role": "user", "content": f"question {i} " * 20}, {"role": "assistant", "content": f"a{i} " * 30}]
+    kept = trim_history(history, 1000)
+    assert kept and kept[-1] == history[-1] and kept[0]["role"] == "user"
+    assert sum(len(m["content"]) for m in kept) <= 1000
+    assert trim_history(history, 0) == [] and trim_history([], 100) == []
+    assert len(history) == 100  # the caller's conversation is left as it was
+
+
+def test_extractive_answer_quotes_the_authors_sentences_with_one_number_per_document():
+    import uuid
+
+    from llm_engineering.application.rag.answer import NO_ANSWER, extractive_answer
+    from llm_engineering.domain.queries import RetrievedChunk
+
+    doc_a, doc_b = uuid.uuid4(), uuid.uuid4()
+
+    def chunk(doc, text, index=0):
+        return RetrievedChunk(
+            chunk_id=uuid.uuid4(),
+            document_id=doc,
+            content=text,
+            author_id=uuid.uuid4(),
+            author_full_name="Jiwon Ashby",
+            platform="blog",
+            category="articles",
+            chunk_index=index,
+        )
+
+    chunks = [
+        chunk(
+            doc_a,
+            "# Why BM25 Still Matters\n\nEvery few months someone tells me keyword search is dead. "
+            "On identifier queries BM25 recall@10 was 0.93 and dense retrieval was 0.41.\n"
+            "```\nscores = bm25.get_scores(query)\n```",
+        ),
+        chunk(
+            doc_b,
+            "I cache LLM calls at temperature 0 only, keyed by the full rendered prompt. The key holds the "
+            "model name and the sampling settings. The cache lives in the same SQLite file as the features.",
+        ),
+        chunk(doc_a, "Measure, then argue: BM25 recall@10 beat the dense model on every identifier query I tried.", 1),
+    ]
+    answer = extractive_answer("What was the BM25 recall@10 on identifier queries?", chunks)
+    assert "BM25 recall@10 was 0.93 and dense retrieval was 0.41. [1]" in answer
+    assert "[2]" not in answer  # the caching passage does not answer it; its document would be [2]
+    assert "scores =" not in answer and "#" not in answer  # no code, no headings
+    assert extractive_answer("Who won the football match?", chunks) == NO_ANSWER
+    assert extractive_answer("anything", []) == NO_ANSWER

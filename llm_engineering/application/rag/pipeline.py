@@ -1,16 +1,18 @@
 """Answering a question: retrieve context, build the prompt, generate.
 
-``TwinRAG.prepare`` does everything before generation (so the service can stream the
-generation itself); ``TwinRAG.answer`` does it all and returns the answer with its sources.
+``TwinRAG.prepare`` does everything before generation; ``TwinRAG.respond`` / ``respond_stream``
+write the answer in the configured answer mode (``application.rag.answer``: generated and tidied,
+or quoted from the passages); ``TwinRAG.answer`` does it all and returns the answer with its sources.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from llm_engineering.application.rag.answer import ReadableStream, extractive_answer, resolve_mode, tidy, trim_history
 from llm_engineering.application.rag.prompt import build_rag_messages
 from llm_engineering.application.rag.retriever import ContextRetriever, Retrieval
 from llm_engineering.infrastructure.llm import ChatResult, LLMClient
@@ -22,6 +24,7 @@ class PreparedPrompt:
     messages: list[Message]
     retrieval: Retrieval | None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    query: str = ""
 
     def sources(self) -> list[dict[str, Any]]:
         return [c.source() for c in self.retrieval.chunks] if self.retrieval else []
@@ -37,9 +40,28 @@ class RAGAnswer:
 
 
 class TwinRAG:
-    def __init__(self, llm: LLMClient | None = None, retriever: ContextRetriever | None = None) -> None:
+    def __init__(
+        self,
+        llm: LLMClient | None = None,
+        retriever: ContextRetriever | None = None,
+        answer_mode: str | None = None,
+        history_chars: int | None = None,
+    ) -> None:
+        """``answer_mode`` and ``history_chars`` default to ``RAG_ANSWER_MODE`` / ``RAG_HISTORY_CHARS``."""
+        from llm_engineering.settings import get_settings
+
         self._llm = llm
         self._retriever = retriever
+        self._mode = answer_mode or get_settings().RAG_ANSWER_MODE
+        resolve_mode(self._mode, remote=False)  # an unknown mode fails here, not at the first question
+        self.history_chars = get_settings().RAG_HISTORY_CHARS if history_chars is None else history_chars
+
+    @property
+    def answer_mode(self) -> str:
+        """``generate`` or ``extractive``; ``auto``: generate only with an OpenAI-compatible server."""
+        from llm_engineering.infrastructure.llm.openai_backend import OpenAICompatibleLLM
+
+        return resolve_mode(self._mode, remote=isinstance(self.llm, OpenAICompatibleLLM))
 
     @property
     def llm(self) -> LLMClient:
@@ -63,13 +85,30 @@ class TwinRAG:
         history: Sequence[Message] = (),
         use_rag: bool = True,
     ) -> PreparedPrompt:
+        history = trim_history(history, self.history_chars)
         if not use_rag:
             messages = [*history, {"role": "user", "content": query}]
-            return PreparedPrompt(messages=list(messages), retrieval=None)
+            return PreparedPrompt(messages=list(messages), retrieval=None, query=query)
         retrieval = self.retriever.retrieve(query, k=k, author=author)
         messages = build_rag_messages(query, retrieval.chunks, retrieval.query.author_full_name, history)
         timings = {f"retrieval_{key}": value for key, value in retrieval.timings_ms.items()}
-        return PreparedPrompt(messages=messages, retrieval=retrieval, timings_ms=timings)
+        return PreparedPrompt(messages=messages, retrieval=retrieval, timings_ms=timings, query=query)
+
+    def _extractive(self, prepared: PreparedPrompt) -> bool:
+        return prepared.retrieval is not None and self.answer_mode == "extractive"
+
+    def respond(self, prepared: PreparedPrompt, **options) -> ChatResult:
+        """The answer to a prepared prompt in the answer mode (``options``: ``LLMClient.chat``'s)."""
+        if self._extractive(prepared):
+            return ChatResult(extractive_answer(prepared.query, prepared.retrieval.chunks), 0, 0, "stop")
+        result = self.llm.chat(prepared.messages, **options)
+        return replace(result, text=tidy(result.text, cut_short=result.finish_reason == "length"))
+
+    def respond_stream(self, prepared: PreparedPrompt, **options) -> ReadableStream:
+        """Pieces of the answer as they come; once exhausted, ``.final()`` is the tidy answer."""
+        if self._extractive(prepared):
+            return ReadableStream(iter([extractive_answer(prepared.query, prepared.retrieval.chunks)]))
+        return ReadableStream(self.llm.stream(prepared.messages, **options))
 
     def answer(
         self,
@@ -82,7 +121,7 @@ class TwinRAG:
         started = time.perf_counter()
         prepared = self.prepare(query, k=k, author=author)
         t = time.perf_counter()
-        result = self.llm.chat(prepared.messages, max_tokens=max_tokens, temperature=temperature)
+        result = self.respond(prepared, max_tokens=max_tokens, temperature=temperature)
         timings = dict(prepared.timings_ms)
         timings["generation"] = round((time.perf_counter() - t) * 1000, 3)
         timings["total"] = round((time.perf_counter() - started) * 1000, 3)

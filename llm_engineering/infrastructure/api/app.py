@@ -267,7 +267,7 @@ def create_app(
 
     settings = settings or get_settings()
     metrics = Metrics()
-    rag = rag or TwinRAG(llm=llm)
+    rag = rag or TwinRAG(llm=llm, answer_mode=settings.RAG_ANSWER_MODE, history_chars=settings.RAG_HISTORY_CHARS)
     workers = 1 if not settings.LLM_BASE_URL else settings.LLM_MAX_CONCURRENCY
     services = Services(
         settings=settings,
@@ -345,7 +345,7 @@ def create_app(
             prepared = _prepare(s, body.query, body.k, body.author, True, max_tokens=max_tokens)
             t = time.perf_counter()
             with cancel_on(cancel):
-                result = s.llm.chat(prepared.messages, max_tokens=max_tokens, temperature=body.temperature)
+                result = s.rag.respond(prepared, max_tokens=max_tokens, temperature=body.temperature)
             return prepared, result, _ms(t)
 
         prepared, result, generation_ms = await s.queue.run(work, request=request, cancel=cancel)
@@ -404,7 +404,7 @@ def create_app(
             prepared = _prepare(s, query, body.k, body.author, use_rag, history, max_tokens)
             t = time.perf_counter()
             with cancel_on(cancel):
-                result = s.llm.chat(prepared.messages, **options)
+                result = s.rag.respond(prepared, **options)
             return prepared, result, _ms(t)
 
         prepared, result, generation_ms = await s.queue.run(work, request=request, cancel=cancel)
@@ -597,7 +597,7 @@ async def _stream_events(
             put(("sources", prepared))
             t = time.perf_counter()
             with cancel_on(cancelled):
-                stream = s.llm.stream(prepared.messages, **options)
+                stream = s.rag.respond_stream(prepared, **options)
                 try:
                     for piece in stream:
                         if cancelled.is_set():
@@ -605,7 +605,7 @@ async def _stream_events(
                         put(("text", piece))
                 finally:
                     stream.close()
-            result = stream.result
+            result = stream.final()
             latency = {**prepared.timings_ms, "generation": _ms(t), "total": _ms(started)}
             put(("done", result))
         except APIError as exc:
@@ -642,8 +642,8 @@ async def _stream_events(
                 )
             elif kind == "text":
                 yield _sse(chunk({"content": item}))
-            elif kind == "done":
-                final = chunk({}, finish=item.finish_reason if item else "stop")
+            elif kind == "done":  # "answer": the final, tidy text (a streamed loop ends without its repeat)
+                final = chunk({}, finish=item.finish_reason if item else "stop", answer=item.text if item else None)
                 yield _sse(final)
                 if include_usage and item is not None:
                     yield _sse({**chunk({}), "choices": [], "usage": _usage(item)})

@@ -1,0 +1,219 @@
+"""Answers a user can read: how the twin turns retrieved passages into the text it shows.
+
+Two modes (``RAG_ANSWER_MODE``):
+
+* ``generate`` — the LLM writes the answer from the prompt; the text is then tidied: a sentence
+  that says an earlier one again with small changes ends the answer (a small model's loop), a
+  half-written last sentence of an answer cut by the token limit is dropped, and so is half a
+  character at the end;
+* ``extractive`` — no generation: the author's own sentences that best answer the question are
+  quoted from the retrieved passages, each followed by the number of its source (``[1]``), the
+  sources numbered once per document in retrieval order (as the chat page lists them).
+
+``auto`` picks ``extractive`` for the in-process model (a small model invents more than it
+grounds; measured in docs/answers.md) and ``generate`` for an OpenAI-compatible server.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from typing import Any, Literal
+
+from llm_engineering.application.evaluation.repetition import is_near_repeat, sentence_spans
+from llm_engineering.application.evaluation.text import lexical_units, words
+from llm_engineering.domain.queries import RetrievedChunk
+from llm_engineering.infrastructure.llm.base import ChatResult
+
+AnswerMode = Literal["generate", "extractive"]
+MODES = ("generate", "extractive", "auto")
+_END = re.compile(r"[.!?…。！？][\"'”’)\]]*$")
+_NOT_PROSE = re.compile(r"^\s*(#|[-*|>]|```|\d+\.\s|\w+:\s*$|\*\*(takeaway|한 줄 요약))", re.IGNORECASE)
+_CODE = re.compile(r"^\s{4}|\w\s*=\s*[\[({\w\"']|[;{}]\s*$|\bdef |\bimport ")
+# Words of a question that are no evidence that a sentence answers it (its content words are).
+_QUESTION_WORDS = frozenset(
+    """a an the is are was were be been do does did what which who whom whose how why when where
+    about and or of to in on at for with from by as it its this that these those i me my you your
+    he she they we say says said tell think can could should would will there any some""".split()
+    + "무엇 무엇을 무엇인가요 어떻게 왜 언제 어디 누가 어떤 있나요 인가요 하나요 합니까".split()
+)
+NO_ANSWER = "I have not written about that; nothing in my notes answers it."
+
+
+def resolve_mode(mode: str, remote: bool) -> AnswerMode:
+    """``generate`` or ``extractive`` for a configured ``mode`` (``auto``: by backend)."""
+    if mode not in MODES:
+        raise ValueError(f"unknown answer mode {mode!r}; choose from {', '.join(MODES)}")
+    if mode == "auto":
+        return "generate" if remote else "extractive"
+    return mode  # type: ignore[return-value]
+
+
+# --- generated answers ----------------------------------------------------------------------------
+
+
+def first_repeat(text: str) -> int | None:
+    """Character offset of the first sentence that near-repeats an earlier one, else ``None``."""
+    kept: list[set[str]] = []
+    for start, end in sentence_spans(text):
+        units = set(words(text[start:end]))
+        if any(is_near_repeat(units, earlier) for earlier in kept):
+            return start
+        kept.append(units)
+    return None
+
+
+def tidy(text: str, cut_short: bool = False) -> str:
+    """A generated answer made readable; never adds words, only drops a repeated or broken end.
+
+    ``cut_short``: generation ended at the token limit (or a loop guard), so an unfinished last
+    sentence is dropped when a finished one comes before it."""
+    text = text.rstrip().rstrip("\ufffd").rstrip()
+    repeat = first_repeat(text)
+    if repeat is not None:
+        text, cut_short = text[:repeat].rstrip(), True
+    if cut_short and text and not _END.search(text):
+        spans = sentence_spans(text)
+        finished = [end for _, end in spans if _END.search(text[:end])]
+        if finished:
+            text = text[: finished[-1]].rstrip()
+    return text
+
+
+class ReadableStream(Iterator[str]):
+    """Streams a generation piece by piece and ends it at the first near-repeated sentence.
+
+    Pieces are passed on as they come (so the page shows progress); once a finished sentence
+    repeats an earlier one, the generation behind the stream is closed. ``text`` is then the tidy
+    answer (``final()``: what ``tidy`` makes of everything received), which the service sends last.
+    """
+
+    def __init__(self, pieces: Iterator[str]) -> None:
+        self._pieces = pieces
+        self.received = ""
+        self.looped = False
+        self._checked = 0
+
+    def __iter__(self) -> ReadableStream:
+        return self
+
+    def __next__(self) -> str:
+        if self.looped:
+            raise StopIteration
+        piece = next(self._pieces)
+        self.received += piece
+        spans = sentence_spans(self.received)
+        if len(spans) > self._checked + 1:  # a sentence was finished since the last check
+            self._checked = len(spans) - 1
+            if first_repeat(self.received[: spans[-1][0]]) is not None:
+                self.looped = True
+                self.close()
+        return piece
+
+    def close(self) -> None:
+        close = getattr(self._pieces, "close", None)
+        if close is not None:
+            close()
+
+    def final(self) -> ChatResult:
+        """The finished answer: the tidy text with the backend's counts (zeros when it has none,
+        e.g. a generation closed by this stream or a quoted answer)."""
+        result = getattr(self._pieces, "result", None)
+        text = tidy(self.received, self.looped or (result is not None and result.finish_reason == "length"))
+        if result is None:
+            return ChatResult(text, 0, 0, "stop")
+        return replace(result, text=text, finish_reason="stop" if self.looped else result.finish_reason)
+
+
+# --- extractive answers ---------------------------------------------------------------------------
+
+
+def unique_sources(sources: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One source per document (the first, best-ranked chunk's), in retrieval order."""
+    seen: set[str] = set()
+    out = []
+    for source in sources:
+        key = str(source.get("document_id") or source.get("link") or source.get("title"))
+        if key not in seen:
+            seen.add(key)
+            out.append(source)
+    return out
+
+
+def _prose_sentences(content: str, min_words: int = 6) -> list[str]:
+    """The chunk's sentences worth quoting: prose of at least ``min_words`` words, not headings,
+    list or table lines, code (fenced, or lines of code punctuation) or front matter."""
+    out = []
+    in_code = False
+    for line in content.splitlines():
+        if line.lstrip().startswith("```"):
+            in_code = not in_code
+            continue
+        if in_code or not line.strip() or _NOT_PROSE.match(line) or _CODE.search(line):
+            continue
+        for start, end in sentence_spans(line):
+            sentence = line[start:end].strip()
+            if len(words(sentence)) >= min_words:
+                out.append(sentence)
+    return out
+
+
+def extractive_answer(query: str, chunks: Sequence[RetrievedChunk], max_sentences: int = 3) -> str:
+    """The author's sentences that best answer ``query``, each followed by its source number.
+
+    Sentences are scored by the question's content words they contain (question words such as
+    "what" or "the" do not count), weighted by rarity across the retrieved passages (Hangul words
+    also by character bigrams), with a small bonus for better ranked passages; near-duplicates are
+    quoted once. Quotes keep the passages' order of rank. ``NO_ANSWER`` when no sentence shares a
+    content word with the question."""
+    if not chunks:
+        return NO_ANSWER
+    numbers: dict[str, int] = {}
+    candidates: list[tuple[int, int, str]] = []  # (chunk rank, position, sentence)
+    for rank, chunk in enumerate(chunks):
+        numbers.setdefault(str(chunk.document_id), len(numbers) + 1)
+        for position, sentence in enumerate(_prose_sentences(chunk.content)):
+            candidates.append((rank, position, sentence))
+    if not candidates:
+        return NO_ANSWER
+    units = [set(lexical_units(s)) for _, _, s in candidates]
+    frequency = Counter(u for sentence_units in units for u in sentence_units)
+    asked = {u for u in lexical_units(query) if u not in _QUESTION_WORDS and len(u) > 1}
+    scores = []
+    for (rank, _, _), sentence_units in zip(candidates, units, strict=True):
+        overlap = sum(math.log(1 + len(candidates) / frequency[u]) for u in asked & sentence_units)
+        scores.append(overlap / math.sqrt(max(len(sentence_units), 8)) + 0.05 / (rank + 1))
+    order = sorted(range(len(candidates)), key=lambda i: -scores[i])
+    chosen: list[int] = []
+    for i in order:
+        if len(chosen) == max_sentences or (chosen and scores[i] < 0.6 * scores[chosen[0]]):
+            break
+        if not any(is_near_repeat(units[i], units[j]) for j in chosen):
+            chosen.append(i)
+    if not asked & set().union(*(units[i] for i in chosen)):
+        return NO_ANSWER
+    chosen.sort(key=lambda i: candidates[i][:2])
+    parts = []
+    for i in chosen:
+        rank, _, sentence = candidates[i]
+        parts.append(f"{sentence} [{numbers[str(chunks[rank].document_id)]}]")
+    return " ".join(parts)
+
+
+def trim_history(history: Sequence[dict[str, str]], max_chars: int) -> list[dict[str, str]]:
+    """The latest turns of a conversation that fit in ``max_chars`` (whole user/assistant pairs
+    from the end; older turns are left out, the conversation itself is not changed)."""
+    kept: list[dict[str, str]] = []
+    used = 0
+    for message in reversed(list(history)):
+        used += len(message.get("content", ""))
+        if used > max_chars:
+            break
+        kept.append(message)
+    kept.reverse()
+    while kept and kept[0].get("role") == "assistant":  # never start with an answer to a dropped question
+        kept.pop(0)
+    return kept
