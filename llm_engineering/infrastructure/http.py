@@ -82,7 +82,7 @@ class NetworkPolicy:
             try:
                 self.networks.append(ipaddress.ip_network(item.strip("[]"), strict=False))
             except ValueError:
-                if not re.fullmatch(r"[A-Za-z0-9_.-]+", item):
+                if not re.fullmatch(r"[A-Za-z0-9_.-]+", item) or re.fullmatch(r"[0-9.]+", item):
                     raise ValueError(f"{item!r} is neither a host name, an address nor a CIDR range") from None
                 self.hosts.add(item.lower().rstrip("."))
 
