@@ -199,6 +199,22 @@ MARKDOWN_NOTE = """# 예산 메모
 위 금액은 확정된 것으로
 한다.
 
+같은 표를 내보낸 파일은 칸마다 한 줄이다:
+
+인건비
+34,712
+운영비
+34,712
+시설비
+34,712
+예비비
+34,712
+합계
+34,712
+
+남은 금액은 다음 해로 넘기는 것으로
+한다.
+
 필요하면 조정할
 수 있다.
 
@@ -230,7 +246,8 @@ def _lines(text: str) -> list[str]:
 def test_short_and_repeated_lines_of_a_note_all_survive(web_page):
     cleaned = clean_prose(MARKDOWN_NOTE, web_page=web_page)
     kept = " ".join(cleaned.split())
-    assert cleaned.count("34,712") == 10
+    assert cleaned.count("34,712") == 15
+    assert cleaned.split("\n").count("한다.") == 2
     assert cleaned.count("예산 메모") == 3
     assert cleaned.count("‹신 설>") == 2
     assert cleaned.count("<|im_start|>") == 2 and cleaned.count("<|im_end|>") == 2

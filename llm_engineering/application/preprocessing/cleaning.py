@@ -377,6 +377,7 @@ def check_cleaning(document: Document, cleaned: CleanedDocument, min_kept_share:
     handler = cleaning_handler(document.category)
     kept = letters_and_digits_kept(handler.source_text(document.content), cleaned.content)
     where = document.link or str(document.id)
+    logger.debug("{}: cleaning kept {} of its letters and digits", where, "-" if kept is None else f"{kept:.2%}")
     if kept is None:
         logger.warning("{}: no letters or digits to keep; skipped (no chunks)", where)
     elif kept < min_kept_share:
