@@ -126,8 +126,9 @@ class Progress:
             self._ticker.join()
         if self._bar is not None:
             self._bar.close()
-        if self.total:
-            logger.info(self.line(" done"))
+        if self.total:  # a summary, worth a line at INFO when the loop was long enough to be watched
+            elapsed = time.perf_counter() - self.started
+            logger.log("INFO" if elapsed >= 2 else "DEBUG", self.line(" done"))
 
 
 @contextmanager

@@ -13,6 +13,7 @@ import pytest
 from llm_engineering.application.evaluation.config import load_config
 from llm_engineering.application.evaluation.generation import ItemRun, ModelRun
 from llm_engineering.application.evaluation.judge import (
+    SANITY_ITEMS,
     SCORE_SCHEMA,
     combine_pairwise,
     parse_score,
@@ -81,8 +82,22 @@ def test_score_prompt_carries_the_rubric_and_schema():
 # --- through a real OpenAI-compatible server ------------------------------------------------------
 
 
+def _competent_reply(prompt: str) -> str:
+    right = {good for _, _, good, _ in SANITY_ITEMS}
+    if "Answer A:" in prompt:
+        a = prompt.split("Answer A:\n")[1].split("\n\nAnswer B:")[0]
+        b = prompt.split("Answer B:\n")[1].split("\n\n")[0]
+        return json.dumps(
+            {"reason": "r", "winner": "A" if a in right or "GOOD" in a else "B" if b in right or "GOOD" in b else "tie"}
+        )
+    answer = prompt.split("Answer to review:\n")[1].split("\n\n")[0]
+    score = 3 if answer in right or "GOOD" in answer else 1
+    return json.dumps({"accuracy": {"analysis": "a", "score": score}, "style": {"analysis": "s", "score": 2}})
+
+
 class _JudgeServer(BaseHTTPRequestHandler):
     requests: list[dict] = []
+    knows_right_from_wrong = False
 
     def log_message(self, *args):  # keep test output quiet
         return
@@ -102,7 +117,9 @@ class _JudgeServer(BaseHTTPRequestHandler):
         request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).requests.append(request)
         prompt = request["messages"][-1]["content"]
-        if "Answer A:" in prompt:
+        if type(self).knows_right_from_wrong:  # a competent judge: knows the sanity items' answers
+            reply = _competent_reply(prompt)
+        elif "Answer A:" in prompt:
             reply = '{"reason": "first one", "winner": "A"}'  # a judge with a strong position bias
         elif "GOOD" in prompt.split("Answer to review:")[1]:
             reply = f"```json\n{VALID}\n```"
@@ -127,6 +144,7 @@ def judge_server(monkeypatch):
     from llm_engineering.infrastructure.llm import get_llm
 
     _JudgeServer.requests = []
+    _JudgeServer.knows_right_from_wrong = False
     server = ThreadingHTTPServer(("127.0.0.1", 0), _JudgeServer)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -156,7 +174,7 @@ def test_malformed_judgments_are_counted_and_left_out_of_the_averages(judge_serv
     config = load_config(
         {
             "metrics": {"loss": False, "semantic": False, "style": False, "overlap": False},
-            "judge": {"model_id": "judge"},
+            "judge": {"model_id": "judge", "min_sanity_agreement": None},
         }
     )
     result = score_runs(config, samples, runs)
@@ -180,7 +198,7 @@ def test_judge_item_limit_and_all_malformed_model(judge_server):
     config = load_config(
         {
             "metrics": {"loss": False, "semantic": False, "style": False, "overlap": False, "pairwise": False},
-            "judge": {"model_id": "judge", "max_items": 2},
+            "judge": {"model_id": "judge", "max_items": 2, "min_sanity_agreement": None},
         }
     )
     result = score_runs(config, samples, runs)
@@ -188,3 +206,59 @@ def test_judge_item_limit_and_all_malformed_model(judge_server):
     assert result.model("base").metrics["judge_accuracy"].value is None  # nothing readable: n/a, no crash
     assert result.model("tuned").metrics["judge_accuracy"].n == 2
     assert result.pairwise is None
+
+
+def _sanity_questions(requests: list[dict]) -> int:
+    questions = {q for q, _, _, _ in SANITY_ITEMS}
+    return sum(any(q in r["messages"][-1]["content"] for q in questions) for r in requests)
+
+
+def test_a_judge_that_fails_the_sanity_check_is_skipped_with_one_line_each(judge_server):
+    from loguru import logger
+
+    samples = [EvalSample(id=str(i), instruction=f"Question {i}?", reference=f"Reference {i}.") for i in range(4)]
+    runs = [_run("base", ["GOOD"] * 4), _run("tuned", ["GOOD"] * 4)]
+    config = load_config(
+        {
+            "metrics": {"loss": False, "semantic": False, "style": False, "overlap": False},
+            "judge": {"model_id": "judge"},
+        }
+    )
+    warnings: list[str] = []
+    handler = logger.add(lambda m: warnings.append(m.record["message"]), level="WARNING")
+    try:
+        result = score_runs(config, samples, runs)
+    finally:
+        logger.remove(handler)
+
+    # Only sanity items were asked, and only until passing was out of reach (2 wrong of 6, 5 needed):
+    # 2 items scored twice (right and wrong answer), 2 compared in both orders; no evaluation item.
+    assert len(judge_server.requests) == _sanity_questions(judge_server.requests) == 2 * 2 + 2 * 2
+    assert result.judge.judged_items == 0 and result.pairwise is None
+    assert "judge_accuracy" not in result.model("base").metrics
+    skipped = [w for w in warnings if "too weak a judge" in w]
+    assert len(skipped) == 2
+    assert "judge scores skipped" in skipped[0] and "on 0 of 2 built-in sanity items asked (needs 5 of 6)" in skipped[0]
+    assert "pairwise preference skipped" in skipped[1]
+    assert result.judge.skipped == [line.split(" (a stronger")[0] for line in skipped]
+    assert result.judge.sanity["scored_right"] == 0 and result.judge.sanity["preferred_right"] == 0
+
+
+def test_a_judge_that_passes_the_sanity_check_judges_every_item(judge_server):
+    judge_server.knows_right_from_wrong = True
+    samples = [EvalSample(id=str(i), instruction=f"Question {i}?", reference=f"Reference {i}.") for i in range(3)]
+    runs = [_run("base", ["BROKEN", "BROKEN", "BROKEN"]), _run("tuned", ["GOOD", "GOOD", "BROKEN"])]
+    config = load_config(
+        {
+            "metrics": {"loss": False, "semantic": False, "style": False, "overlap": False},
+            "judge": {"model_id": "judge"},
+        }
+    )
+    result = score_runs(config, samples, runs)
+    assert result.judge.skipped == [] and result.judge.judged_items == 3
+    assert result.judge.sanity["scored_right"] == 6 and result.judge.sanity["preferred_right"] == 6
+    assert _sanity_questions(judge_server.requests) == 24
+    assert len(judge_server.requests) == 24 + 3 * 2 + 3 * 2
+    assert result.model("tuned").metrics["judge_accuracy"].value == pytest.approx(7 / 3)
+    assert result.model("base").metrics["judge_accuracy"].value == 1.0
+    assert result.pairwise.win_rate.value == pytest.approx((1 + 1 + 0.5) / 3)

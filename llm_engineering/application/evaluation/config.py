@@ -56,6 +56,13 @@ class JudgeSettings(BaseModel):
     )
     max_tokens: int = Field(256, ge=16)
     max_items: int | None = Field(None, ge=1, description="Judge only the first N items (CPU budget).")
+    min_sanity_agreement: float | None = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="Share of the built-in sanity items (a correct vs a plainly wrong answer) the judge must "
+        "get right, or it is skipped as too weak; null: no check.",
+    )
 
 
 class RetrievalSettings(BaseModel):

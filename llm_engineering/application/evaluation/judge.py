@@ -1,23 +1,39 @@
 """LLM-as-a-judge: absolute 1–3 scores for accuracy and style, and pairwise preference.
 
-Any OpenAI-compatible model can judge through ``LLMClient`` (``get_llm``); the default local
-small model also works but is a weak judge and is reported as such. Judging is deterministic
-(temperature 0). The judge is asked for JSON that follows a written schema; replies are parsed
-tolerantly (code fences, text around the object, single quotes, trailing commas, a bare
-``"score": 2``), and a reply that still cannot be read counts as *malformed*: it is kept out of
-the averages and reported, never a crash.
+Any ``LLMClient`` can judge (``get_llm``): the local model in this process or an OpenAI-compatible
+server. Judging is deterministic and never depends on the judge writing well-formed text:
+
+* **Constrained choice** (the local model; a server that returns log-probabilities): the judge
+  reads the rubric, its reply is started for it (``Accuracy:``) and the score is the option
+  (``1``, ``2``, ``3``; ``A``, ``B``, ``tie``) whose tokens the model finds most likely there —
+  one forward pass per item, no free generation, so every item gets a score.
+* **Parsed reply** (a server without log-probabilities): the judge is asked for JSON following a
+  written schema; replies are parsed tolerantly (code fences, text around the object, single
+  quotes, trailing commas, a bare ``"score": 2``), and a reply that still cannot be read counts
+  as *malformed*: kept out of the averages and reported, never a crash.
+
+**Sanity check.** Before judging, :meth:`Judge.sanity_check` asks the judge about six built-in
+items whose answers are beyond dispute: for each, a correct answer and a plainly wrong one. A
+judge that does not score the correct answer strictly higher on accuracy in at least
+``min_agreement`` of them (and, for pairwise, prefer it in both orders) cannot tell right from
+wrong on the easiest possible case, so its scores would mean nothing: evaluation skips it with
+one line instead of spending minutes. A judge answering at random passes the 5-of-6 default with
+a probability under 2 %.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from loguru import logger
 from pydantic import BaseModel
+
+from llm_engineering.infrastructure.log import progress
 
 SCALE = (1, 2, 3)
 
@@ -68,8 +84,7 @@ Reference answer (for facts only):
 Answer to review:
 {answer}
 
-Reply with one JSON object only, following this JSON schema:
-{schema}"""
+{reply_format}"""
 
 _PAIRWISE_PROMPT = """You compare two answers to the same question for a technical blog.
 Prefer the answer that is more accurate (judged against the reference) and reads more naturally.
@@ -86,8 +101,7 @@ Answer A:
 Answer B:
 {b}
 
-Reply with one JSON object only, following this JSON schema:
-{schema}"""
+{reply_format}"""
 
 
 class JudgeScore(BaseModel):
@@ -111,24 +125,31 @@ class PairwiseVerdict(BaseModel):
     malformed: int = 0
 
 
-def score_prompt(question: str, reference: str, answer: str) -> list[dict[str, str]]:
+WINNERS = ("A", "B", "tie")
+_JSON_REPLY = "Reply with one JSON object only, following this JSON schema:\n{schema}"
+_SCORE_LINES = "Reply with two lines and nothing else:\nAccuracy: <1, 2 or 3>\nStyle: <1, 2 or 3>"
+_WINNER_LINE = "Reply with one line and nothing else:\nWinner: <A, B or tie>"
+
+
+def score_prompt(question: str, reference: str, answer: str, constrained: bool = False) -> list[dict[str, str]]:
+    """The scoring request; ``constrained``: the reply is two ``Name: digit`` lines started for the judge."""
     text = _SCORE_PROMPT.format(
         rubric=RUBRIC,
         question=question,
         reference=reference,
         answer=answer or "(empty answer)",
-        schema=json.dumps(SCORE_SCHEMA),
+        reply_format=_SCORE_LINES if constrained else _JSON_REPLY.format(schema=json.dumps(SCORE_SCHEMA)),
     )
     return [{"role": "user", "content": text}]
 
 
-def pairwise_prompt(question: str, reference: str, a: str, b: str) -> list[dict[str, str]]:
+def pairwise_prompt(question: str, reference: str, a: str, b: str, constrained: bool = False) -> list[dict[str, str]]:
     text = _PAIRWISE_PROMPT.format(
         question=question,
         reference=reference,
         a=a or "(empty answer)",
         b=b or "(empty answer)",
-        schema=json.dumps(PAIRWISE_SCHEMA),
+        reply_format=_WINNER_LINE if constrained else _JSON_REPLY.format(schema=json.dumps(PAIRWISE_SCHEMA)),
     )
     return [{"role": "user", "content": text}]
 
@@ -244,14 +265,102 @@ def combine_pairwise(candidate_first: str | None, baseline_first: str | None) ->
     )
 
 
-class Judge:
-    """Scores answers with an ``LLMClient`` at temperature 0."""
+# Six questions whose answers are beyond dispute, each with a correct and a plainly wrong answer.
+SANITY_ITEMS: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "What does the HTTP status code 404 mean?",
+        "The server could not find the requested resource.",
+        "A 404 means the server could not find the page or resource you asked for.",
+        "A 404 means the request succeeded and the server sent the page back.",
+    ),
+    (
+        "Which data structure hands items back in first-in, first-out order?",
+        "A queue.",
+        "A queue: items leave in the same order they arrived.",
+        "A stack, because the last item pushed is always the first one out.",
+    ),
+    (
+        "What does `git clone` do?",
+        "It copies a remote repository, with its history, into a new local folder.",
+        "It copies a repository and its whole history into a new folder on your machine.",
+        "It deletes the remote repository after merging it into the main branch.",
+    ),
+    (
+        "How many bits are in a byte?",
+        "Eight.",
+        "A byte has 8 bits.",
+        "A byte has 3 bits.",
+    ),
+    (
+        "What does RAM stand for?",
+        "Random-access memory.",
+        "RAM stands for random-access memory, the computer's working memory.",
+        "RAM stands for remote archive module, a kind of network drive.",
+    ),
+    (
+        "파이썬에서 리스트의 길이를 구하는 함수는 무엇인가요?",
+        "len() 함수입니다.",
+        "len() 함수를 쓰면 리스트의 길이를 구할 수 있습니다.",
+        "print() 함수가 리스트의 길이를 계산해서 돌려줍니다.",
+    ),
+)
 
-    def __init__(self, client, max_tokens: int = 256, weak: bool = False, name: str = "") -> None:
+
+class SanityCheck(BaseModel):
+    """How a judge did on ``SANITY_ITEMS`` (see the module docstring)."""
+
+    items: int
+    needed: int
+    """Items the judge must get right to be used."""
+    scored_right: int
+    """Items whose correct answer got a strictly higher accuracy score than the wrong one."""
+    scored_asked: int
+    """Items asked before the result was certain (asking stops once the judge cannot pass)."""
+    preferred_right: int | None = None
+    """Items whose correct answer won the pairwise comparison in both orders (None: not asked)."""
+    preferred_asked: int = 0
+
+    @property
+    def scoring_passed(self) -> bool:
+        return self.scored_right >= self.needed
+
+    @property
+    def pairwise_passed(self) -> bool:
+        return self.preferred_right is not None and self.preferred_right >= self.needed
+
+    def failure(self, what: str) -> str:
+        if what == "scores":
+            task, got, asked = (
+                "scored the correct answer above a plainly wrong one",
+                self.scored_right,
+                self.scored_asked,
+            )
+        else:
+            task, got, asked = "preferred the correct answer in both orders", self.preferred_right, self.preferred_asked
+        return f"it {task} on {got} of {asked} built-in sanity items asked (needs {self.needed} of {self.items})"
+
+
+class Judge:
+    """Scores answers with an ``LLMClient`` at temperature 0 (see the module docstring)."""
+
+    def __init__(self, client, max_tokens: int = 256, weak: bool = False, name: str = "", batch_size: int = 4) -> None:
         self.client = client
         self.max_tokens = max_tokens
         self.weak = weak
+        self.batch_size = max(1, batch_size)
         self.name = name or getattr(client, "model_id", "") or type(client).__name__
+        self.constrained = callable(getattr(client, "choice_logprobs", None))
+
+    @property
+    def method(self) -> str:
+        if self.constrained:
+            return "constrained choice: the most likely option by the judge's log-probabilities"
+        return "free reply in JSON, parsed"
+
+    def _choose(self, conversations, prefixes: Sequence[str], options: Sequence[str]) -> list[str]:
+        """The most likely of ``options`` after each conversation's reply prefix."""
+        values = self.client.choice_logprobs(conversations, [f" {o}" for o in options], prefixes)
+        return [max(options, key=lambda o: v[f" {o}"]) for v in values]
 
     def _ask(self, conversations: Sequence[list[dict[str, str]]], schema: dict) -> list[str | None]:
         kwargs: dict[str, Any] = {"temperature": 0.0, "max_tokens": self.max_tokens}
@@ -261,22 +370,85 @@ class Judge:
         results = self.client.chat_batch(list(conversations), **kwargs)
         return [getattr(r, "text", None) for r in results]
 
-    def score(self, items: Sequence[tuple[str, str, str]]) -> list[JudgeScore]:
-        """``items``: (question, reference, answer) triples."""
-        replies = self._ask([score_prompt(q, r, a) for q, r, a in items], SCORE_SCHEMA)
-        scores = [parse_score(reply) for reply in replies]
+    def _batched(self, what: str, items: Sequence, fn: Callable[[Sequence], list]) -> list:
+        out: list = []
+        with progress(len(items), what, unit="item") as bar:
+            for start in range(0, len(items), self.batch_size):
+                chunk = items[start : start + self.batch_size]
+                out.extend(fn(chunk))
+                bar.update(len(chunk))
+        return out
+
+    def _batched_scores(self, chunk: Sequence[tuple[str, str, str]], style: bool = True) -> list[JudgeScore]:
+        """Scores of a few items; ``style=False`` skips the constrained path's second pass."""
+        if not self.constrained:
+            replies = self._ask([score_prompt(q, r, a) for q, r, a in chunk], SCORE_SCHEMA)
+            return [parse_score(reply) for reply in replies]
+        conversations = [score_prompt(q, r, a, constrained=True) for q, r, a in chunk]
+        options = [str(v) for v in SCALE]
+        accuracy = self._choose(conversations, ["Accuracy:"] * len(chunk), options)
+        if not style:
+            return [JudgeScore(accuracy=int(a), malformed=False, raw=f"Accuracy: {a}") for a in accuracy]
+        styles = self._choose(conversations, [f"Accuracy: {a}\nStyle:" for a in accuracy], options)
+        return [
+            JudgeScore(accuracy=int(a), style=int(st), raw=f"Accuracy: {a}\nStyle: {st}")
+            for a, st in zip(accuracy, styles, strict=True)
+        ]
+
+    def _winner_chunk(self, chunk: Sequence[tuple[str, str, str, str]]) -> list[str | None]:
+        if not self.constrained:
+            replies = self._ask([pairwise_prompt(*item) for item in chunk], PAIRWISE_SCHEMA)
+            return [parse_winner(reply) for reply in replies]
+        conversations = [pairwise_prompt(*item, constrained=True) for item in chunk]
+        return self._choose(conversations, ["Winner:"] * len(chunk), WINNERS)
+
+    def score(self, items: Sequence[tuple[str, str, str]], what: str = "") -> list[JudgeScore]:
+        """``items``: (question, reference, answer) triples; one score pair per item."""
+        scores = self._batched(what or f"judge {self.name}: scores", list(items), self._batched_scores)
         bad = sum(s.malformed for s in scores)
         if bad:
             logger.warning("judge {}: {} of {} replies malformed or incomplete", self.name, bad, len(scores))
         return scores
 
-    def pairwise(self, items: Sequence[tuple[str, str, str, str]]) -> list[PairwiseVerdict]:
+    def pairwise(self, items: Sequence[tuple[str, str, str, str]], what: str = "") -> list[PairwiseVerdict]:
         """``items``: (question, reference, candidate answer, baseline answer); both orders asked."""
-        conversations = []
+        orders = []
         for q, r, cand, base in items:
-            conversations.append(pairwise_prompt(q, r, cand, base))
-            conversations.append(pairwise_prompt(q, r, base, cand))
-        replies = self._ask(conversations, PAIRWISE_SCHEMA)
-        return [
-            combine_pairwise(parse_winner(replies[2 * i]), parse_winner(replies[2 * i + 1])) for i in range(len(items))
-        ]
+            orders.append((q, r, cand, base))
+            orders.append((q, r, base, cand))
+        winners = self._batched(what or f"judge {self.name}: comparisons", orders, self._winner_chunk)
+        return [combine_pairwise(winners[2 * i], winners[2 * i + 1]) for i in range(len(items))]
+
+    def sanity_check(self, min_agreement: float, pairwise: bool = True) -> SanityCheck:
+        """The judge on ``SANITY_ITEMS``: does it rank a correct answer above a plainly wrong one?
+
+        Items are asked one at a time and asking stops as soon as the judge can no longer pass."""
+        n = len(SANITY_ITEMS)
+        needed = math.ceil(min_agreement * n - 1e-9)
+
+        def count(what: str, right_on: Callable[[tuple[str, str, str, str]], bool]) -> tuple[int, int]:
+            right = asked = 0
+            with progress(n, f"judge sanity check: {what}", unit="item") as bar:
+                for item in SANITY_ITEMS:
+                    if right + (n - asked) < needed:
+                        break  # cannot pass any more
+                    right += right_on(item)
+                    asked += 1
+                    bar.update()
+            return right, asked
+
+        def accuracy_right(item) -> bool:
+            q, r, good, bad = item
+            g, b = self._batched_scores([(q, r, good), (q, r, bad)], style=False)
+            return g.accuracy is not None and b.accuracy is not None and g.accuracy > b.accuracy
+
+        def preference_right(item) -> bool:
+            q, r, good, bad = item
+            verdict = combine_pairwise(*self._winner_chunk([(q, r, good, bad), (q, r, bad, good)]))
+            return verdict.score == 1.0 and verdict.consistent is True
+
+        scored_right, scored_asked = count("scores", accuracy_right)
+        check = SanityCheck(items=n, needed=needed, scored_right=scored_right, scored_asked=scored_asked)
+        if pairwise:
+            check.preferred_right, check.preferred_asked = count("comparisons", preference_right)
+        return check

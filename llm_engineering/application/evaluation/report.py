@@ -300,6 +300,12 @@ no significant difference.</p>
 {% for m in r.models %}{{ m.label }}: {{ m.judge_malformed }}
  unreadable replies (left out of the averages). {% endfor %}</p>
 {% if r.judge.weak %}<p class="note">{{ r.judge.note }}</p>{% endif %}
+{% if r.judge.method %}<p>Method: {{ r.judge.method }}.{% if r.judge.sanity %} Sanity check (a correct vs a plainly
+wrong answer; needs {{ r.judge.sanity.needed }} of {{ r.judge.sanity.items }}): correct answer scored higher on
+{{ r.judge.sanity.scored_right }} of {{ r.judge.sanity.scored_asked }} asked{% if r.judge.sanity.preferred_right is
+not none %}, preferred in both orders on {{ r.judge.sanity.preferred_right }} of {{ r.judge.sanity.preferred_asked
+}}{% endif %}.{% endif %}</p>{% endif %}
+{% for line in r.judge.skipped %}<p class="note judge-skipped">{{ line }}.</p>{% endfor %}
 <details><summary>Rubric (1–3)</summary><pre>{{ rubric }}</pre></details>{% endif %}
 
 {% if r.retrieval %}<h2>Retrieval</h2><table id="retrieval"><tr><th>metric</th>

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,6 +79,11 @@ class JudgeSummary(BaseModel):
     weak: bool
     judged_items: int
     note: str = ""
+    method: str = ""
+    sanity: dict[str, Any] | None = None
+    """The judge's results on the built-in sanity items (``judge.SanityCheck``), when checked."""
+    skipped: list[str] = Field(default_factory=list)
+    """Why scores or pairwise verdicts were not asked for (a judge too weak to trust)."""
 
 
 class EvaluationResult(BaseModel):
@@ -210,6 +216,37 @@ def _judge_client(config: EvaluationConfig):
     return Judge(client, max_tokens=config.judge.max_tokens, weak=weak, name=name)
 
 
+def _vet_judge(
+    judge: Judge, config: EvaluationConfig, scores: bool, pairwise: bool
+) -> tuple[bool, bool, dict[str, Any] | None, list[str]]:
+    """Which of scores / pairwise verdicts to ask ``judge`` for, after its sanity check:
+    (use scores, use pairwise, the check's results, one line per skipped part)."""
+    minimum = config.judge.min_sanity_agreement
+    if minimum is None or not (scores or pairwise):
+        return scores, pairwise, None, []
+    started = time.perf_counter()
+    check = judge.sanity_check(minimum, pairwise=pairwise)
+    logger.info(
+        "judge {} sanity check in {:.0f}s: scores {}/{} right{} (needs {} of {})",
+        judge.name,
+        time.perf_counter() - started,
+        check.scored_right,
+        check.scored_asked,
+        f", comparisons {check.preferred_right}/{check.preferred_asked} right" if pairwise else "",
+        check.needed,
+        check.items,
+    )
+    skipped = []
+    if scores and not check.scoring_passed:
+        skipped.append(f"judge scores skipped: {judge.name} is too weak a judge — {check.failure('scores')}")
+    if pairwise and not check.pairwise_passed:
+        skipped.append(f"pairwise preference skipped: {judge.name} is too weak a judge — {check.failure('pairwise')}")
+    for line in skipped:
+        logger.warning("{} (a stronger judge: judge.model_id with LLM_BASE_URL)", line)
+    sanity = {**check.model_dump(), "scoring_passed": check.scoring_passed, "pairwise_passed": check.pairwise_passed}
+    return scores and check.scoring_passed, pairwise and check.pairwise_passed, sanity, skipped
+
+
 def score_runs(
     config: EvaluationConfig,
     samples: Sequence[EvalSample],
@@ -270,22 +307,28 @@ def score_runs(
 
     judge_summary = pairwise = None
     malformed: dict[str, int] = {}
+    labels = [r.label for r in runs]
+    cand, base = config.gate.candidate, config.gate.baseline
+    if toggles.pairwise and not (cand in labels and base in labels):
+        notes.append(f"pairwise preference skipped: needs models {cand!r} and {base!r} (have {labels})")
     if toggles.judge or toggles.pairwise:
         judge = judge or _judge_client(config)
+        use_scores, use_pairwise, sanity, skipped = _vet_judge(
+            judge, config, toggles.judge, toggles.pairwise and cand in labels and base in labels
+        )
+        notes.extend(skipped)
         limit = config.judge.max_items or len(samples)
-        judged = [s for s in samples][:limit]
+        judged = [s for s in samples][:limit] if use_scores or use_pairwise else []
         judged_ids = {s.id for s in judged}
         answers_of = {(i.model, i.sample_id): i for i in items}
-        if toggles.judge:
+        if use_scores:
             for run in runs:
                 triples = [(s.instruction, s.reference, answers_of[(run.label, s.id)].answer or "") for s in judged]
                 scores = judge.score(triples)
                 malformed[run.label] = sum(sc.malformed for sc in scores)
                 for s, sc in zip(judged, scores, strict=True):
                     answers_of[(run.label, s.id)].metrics.update(judge_accuracy=sc.accuracy, judge_style=sc.style)
-        labels = [r.label for r in runs]
-        cand, base = config.gate.candidate, config.gate.baseline
-        if toggles.pairwise and cand in labels and base in labels:
+        if use_pairwise:
             quads = [
                 (
                     s.instruction,
@@ -307,13 +350,14 @@ def score_runs(
                 malformed=sum(v.malformed for v in verdicts),
                 items={s.id: v for s, v in zip(judged, verdicts, strict=True)},
             )
-        elif toggles.pairwise:
-            notes.append(f"pairwise preference skipped: needs models {cand!r} and {base!r} (have {labels})")
         judge_summary = JudgeSummary(
             name=judge.name,
             weak=judge.weak,
             judged_items=len(judged_ids),
             note="local small model: a weak judge, read its scores as a smoke test only" if judge.weak else "",
+            method=judge.method,
+            sanity=sanity,
+            skipped=skipped,
         )
 
     summaries = []

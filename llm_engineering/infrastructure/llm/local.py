@@ -86,8 +86,52 @@ class LocalLLM(LLMClient):
 
         return render_chat(self.tokenizer, list(messages), add_generation_prompt=True)
 
+    def choice_logprobs(
+        self, conversations: Sequence[Sequence[Message]], choices: Sequence[str], prefixes: Sequence[str] | None = None
+    ) -> list[dict[str, float]]:
+        """How likely each of ``choices`` is as the reply's next text, for every conversation.
+
+        The reply starts with ``prefixes[i]`` (e.g. ``"Accuracy:"``); a choice's value is the summed
+        log-probability of its tokens right after that. One forward pass per conversation, no free
+        generation, so every conversation gets a value for every choice. When the choices differ
+        only in their last token (``" 1"``, ``" 2"``, ...) that pass is one row; otherwise one row
+        per choice.
+        """
+        import torch
+
+        if not choices or any(not c for c in choices):
+            raise LLMError("choices must be non-empty strings")
+        for messages in conversations:
+            check_arguments(messages, 1, 0.0, 1.0)
+        prefixes = list(prefixes) if prefixes is not None else [""] * len(conversations)
+        if len(prefixes) != len(conversations):
+            raise LLMError("give one prefix per conversation")
+        model, tokenizer = self._ensure_loaded()
+        choice_ids = [tokenizer(c, add_special_tokens=False)["input_ids"] for c in choices]
+        shared = 0  # tokens every choice starts with
+        while all(len(ids) > shared + 1 for ids in choice_ids) and len({ids[shared] for ids in choice_ids}) == 1:
+            shared += 1
+        one_row = all(len(ids) == shared + 1 for ids in choice_ids)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        out: list[dict[str, float]] = []
+        with self._generate_lock, torch.inference_mode():
+            for messages, prefix in zip(conversations, prefixes, strict=True):
+                prompt = tokenizer(self.render_prompt(messages) + prefix, add_special_tokens=False)["input_ids"]
+                rows = [prompt + choice_ids[0][:shared]] if one_row else [prompt + ids for ids in choice_ids]
+                width = max(len(r) for r in rows)
+                ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=model.device)
+                mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=model.device)
+                logprobs = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)
+                values = {}
+                for n, (choice, cids) in enumerate(zip(choices, choice_ids, strict=True)):
+                    row = logprobs[0 if one_row else n]  # one row: its last position scores every last token
+                    start = len(prompt) - 1
+                    values[choice] = float(sum(row[start + k, t] for k, t in enumerate(cids)))
+                out.append(values)
+        return out
+
     def _eos_ids(self, model, tokenizer) -> set[int]:
-        ids = model.generation_config.eos_token_id
+        ids = model.generation_config.eos_token_id if model is not None else None
         ids = set(ids if isinstance(ids, list) else [ids] if ids is not None else [])
         if tokenizer.eos_token_id is not None:
             ids.add(tokenizer.eos_token_id)
