@@ -232,7 +232,7 @@ def clean_prose(text: str, web_page: bool = False) -> str:
         elif in_code:
             code.append(line.rstrip())
         else:
-            prose.append(_normalise_line(line, kind))
+            prose.append(_normalise_line(line, kind) if kind != "blank" else "")
     flush()
     if code:  # an unclosed fence runs to the end
         blocks.append("\n".join(code))

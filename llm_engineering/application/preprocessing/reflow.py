@@ -62,9 +62,9 @@ _LIST = re.compile(
 _QUOTE = re.compile(r"^\s*>")
 _MARKUP = re.compile(r"^\s*[<‹《〈「『\[]")
 _TABLE_PIPE = re.compile(r"^\s*\||\|.*\|")
-# Columns aligned with spaces: a gap of 3+ spaces or a tab inside the line, or two gaps of 2+
+# Columns aligned with spaces: a gap of 3+ spaces or a tab inside the line, or two gaps of 2
 # (a gap right after a sentence's punctuation is typewriter spacing, not a column).
-_GAP = re.compile(r"(?<=\S)(?<![.!?:;,])(?: {3,}|\t| {2})(?=\S)")
+_ALIGNED = re.compile(r"\S(?:\t| {3,})\S|(?<=\S)(?<![.!?:;,]) {2}\S.*(?<=\S)(?<![.!?:;,]) {2}\S")
 _CODE_LIKE = re.compile(
     r"[{}=$\\`]|^\s*(?:[!#%>@]|//|/\*|(?:def|class|import|from|return|if|for|while|sudo|cd|pip|python|git|RUN)\s)"
     r"|\w\(|->|::"
@@ -97,15 +97,23 @@ def classify(lines: list[str]) -> list[Line]:
     in_fence = False
     for text in lines:
         stripped = text.strip()
-        indent = len(_INDENT.match(text).group(0).expandtabs(4))
+        if not stripped:
+            out.append(Line(text, "code" if in_fence else "blank", 0, 0, 0))
+            continue
+        indent = len(_INDENT.match(text).group(0).expandtabs(4)) if text[0].isspace() else 0
         kind = "prose"
         content_indent = indent
+        first = stripped[0]
         if _FENCE.match(text):
             kind, in_fence = "fence", not in_fence
         elif in_fence:
             kind = "code"
-        elif not stripped:
-            kind = "blank"
+        elif first.isalpha() and not first.isascii() and first != "제" and "|" not in text:
+            # Hangul, CJK, accented letters: only a Korean enumeration ("가. ") can be special.
+            if (match := _LIST.match(text)) is not None:
+                kind, content_indent = "list", len(match.group(0).expandtabs(4))
+            elif _ALIGNED.search(stripped):
+                kind = "table"
         elif _HEADING.match(text):
             kind = "heading"
         elif _RULE.match(text) or _UNDERLINE.match(text):
@@ -119,9 +127,10 @@ def classify(lines: list[str]) -> list[Line]:
             content_indent = len(match.group(0).expandtabs(4))
         elif _MARKUP.match(text):
             kind = "markup"
-        elif "\t" in text.lstrip() or len(_GAP.findall(stripped)) >= 2 or re.search(r"\S {3,}\S", stripped):
+        elif _ALIGNED.search(stripped):
             kind = "table"
-        out.append(Line(text, kind, indent, display_width(stripped), content_indent))
+        width = display_width(stripped) if kind in ("prose", "list") else 0
+        out.append(Line(text, kind, indent, width, content_indent))
     # Indented deeper than the document's usual prose and looking like code (or mostly not
     # letters): code, whatever the rest says.
     indents = Counter(line.indent for line in out if line.kind == "prose")
