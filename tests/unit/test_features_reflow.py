@@ -131,6 +131,12 @@ def test_a_hyphen_is_dropped_only_where_the_document_writes_the_word_without_it(
         "Second line of the same paragraph.\n\n- item one\n- item two\n",
         # A poem and an address: short lines the author broke on purpose.
         "바람이 분다\n살아야겠다\n\n서울시 중구\n세종대로 110\n",
+        # A post written one sentence per line, the lines of similar length.
+        "I just finished a course on large language models and it was great.\n"
+        "Here is what I learned about fine-tuning and evaluating the models.\n"
+        "First, data quality matters more than the size of the model you pick.\n"
+        "Second, a small model tuned on good data can beat a much larger one.\n"
+        "Third, always keep a held-out set that nobody tunes the system on.\n",
         # Hard-wrapped text with too few lines to tell.
         "A line that is fairly long and ends without punctuation and\ncontinues here.\n",
     ],

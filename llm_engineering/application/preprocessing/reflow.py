@@ -8,9 +8,10 @@ mid-word.
 The rule is conservative: when unsure, the break stays.
 
 1. A document counts as hard-wrapped only when its prose lines pile up just under one width
-   (the *wrap width*, measured in display columns: Hangul and other wide characters count 2).
-   Text written one paragraph per line, as Markdown usually is, never has that shape and is
-   left exactly as it is.
+   (the *wrap width*, measured in display columns: Hangul and other wide characters count 2)
+   and most of those lines end inside a sentence. Text written one paragraph per line, as
+   Markdown usually is, or one sentence per line, as posts often are, never has that shape and
+   is left exactly as it is.
 2. Only a *full* line (close to the wrap width: the page, not the author, ended it) joins the
    line after it, and only when both are prose with the same indentation (a list item's
    continuation lines join the item). Headings, list items, table rows (Markdown pipes or
@@ -42,6 +43,8 @@ MIN_FULL_SHARE = 0.5
 # ... and its wrap width is one of a page or terminal, not of a paragraph written on one line.
 MAX_WRAP_WIDTH = 160
 MIN_WRAP_WIDTH = 30
+# ... and most of its full lines end inside a sentence.
+MAX_SENTENCE_END_SHARE = 0.5
 
 _WIDE = re.compile(
     "[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf"
@@ -160,8 +163,12 @@ def wrap_width(lines: list[Line]) -> int | None:
     width = widths[int(0.9 * (len(widths) - 1))]
     if not MIN_WRAP_WIDTH <= width <= MAX_WRAP_WIDTH:
         return None
-    full = sum(1 for w in widths if w >= FULL_SHARE * width)
-    if full < MIN_FULL_LINES or full < MIN_FULL_SHARE * len(widths):
+    full = [line for line in lines if line.kind in ("prose", "list") and line.width >= FULL_SHARE * width]
+    if len(full) < MIN_FULL_LINES or len(full) < MIN_FULL_SHARE * len(widths):
+        return None
+    # One sentence per line (a post, a poem, a list without markers) is written that way on
+    # purpose: a wrap ends a line at a sentence's end only now and then.
+    if sum(1 for line in full if _SENTENCE_END.search(line.text.rstrip())) > MAX_SENTENCE_END_SHARE * len(full):
         return None
     return width
 
