@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     TORCH_NUM_THREADS: int | None = Field(
         None, ge=1, description="Threads for torch; set 1 when other work shares the cores."
     )
+    INFERENCE_THREADS: int | None = Field(
+        None, ge=1, description="Threads for generation and embedding; empty: free cores (load average)."
+    )
 
     # --- remote services (all optional) ----------------------------------------------------
     HUGGINGFACE_ACCESS_TOKEN: SecretStr | None = None
@@ -149,6 +152,15 @@ class Settings(BaseSettings):
     LLM_TIMEOUT_S: float = Field(120.0, gt=0, description="Per-request timeout for LLM_BASE_URL.")
     LLM_MAX_RETRIES: int = Field(3, ge=1, description="Tries per request to LLM_BASE_URL (exponential backoff).")
     LLM_MAX_CONCURRENCY: int = Field(4, ge=1, description="Parallel requests of one batch to LLM_BASE_URL.")
+    LLM_BACKEND: str = Field(
+        "auto",
+        pattern="^(auto|transformers|onnxruntime)$",
+        description="In-process engine: onnxruntime (ONNX Runtime GenAI), transformers, or auto "
+        "(onnxruntime when installed and the model converts, else transformers).",
+    )
+    LLM_ONNX_PRECISION: str = Field(
+        "int8", pattern="^(int4|int8|fp32)$", description="Weights of the ONNX copy the onnxruntime backend runs."
+    )
     LLM_STOP_REPEATS: bool = Field(
         True, description="In-process model: end an answer that repeats one block three times running (kept once)."
     )

@@ -67,6 +67,7 @@ class PromptTrace(NoSQLBaseDocument):
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     endpoint: str
     model_id: str = ""
+    backend: str = ""  # the engine that generated the answer
     query: str
     detected_author: str | None = None
     author_id: uuid.UUID | None = None

@@ -124,8 +124,10 @@ def configured_model_id(settings=None) -> str:
 
 @lru_cache(maxsize=1)
 def get_embedder() -> Embedder:
-    """The process-wide embedder from settings (``EMBEDDING_MODEL_ID``, ``TORCH_NUM_THREADS``)."""
+    """The process-wide embedder from settings (``EMBEDDING_MODEL_ID``; threads: ``TORCH_NUM_THREADS``,
+    else the cores other work leaves free, see ``inference_threads``)."""
+    from llm_engineering.model.loading import inference_threads
     from llm_engineering.settings import get_settings
 
     settings = get_settings()
-    return load_embedder(settings.EMBEDDING_MODEL_ID, settings.TORCH_NUM_THREADS)
+    return load_embedder(settings.EMBEDDING_MODEL_ID, settings.TORCH_NUM_THREADS or inference_threads())

@@ -14,9 +14,13 @@ Three kinds of model id are understood by :func:`resolve_model_dir`:
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -116,6 +120,80 @@ def _is_model_folder(folder: Path) -> bool:
     return (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
 
 
+# ---- ONNX copies for the fast backend ---------------------------------------------------------
+ONNX_PRECISIONS = ("int4", "int8", "fp32")
+ONNX_MARKER = "conversion.json"  # written last: a folder without it is incomplete
+
+
+def onnx_model_dir(model_dir: Path, precision: str) -> Path:
+    """Where the ONNX copy of ``model_dir`` lives: in a registry version's own folder (next to
+    ``model/``), beside the converted base model in the cache, or in the cache's ``onnx/`` folder
+    for any other model folder."""
+    model_dir = Path(model_dir).resolve()
+    if model_dir.name == "model" and (model_dir.parent / "manifest.json").is_file():
+        return model_dir.parent / f"onnx-{precision}"
+    if model_dir == (model_cache_dir() / BASE_MODEL_NAME).resolve():
+        return model_dir.parent / f"{BASE_MODEL_NAME}.onnx-{precision}"
+    key = hashlib.sha256(str(model_dir).encode()).hexdigest()[:12]
+    return model_cache_dir() / "onnx" / f"{model_dir.name}-{key}-{precision}"
+
+
+def is_onnx_folder(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in (ONNX_MARKER, "genai_config.json", "model.onnx"))
+
+
+def ensure_onnx_model(model_dir: Path, precision: str = "int8") -> Path:
+    """The ONNX copy of ``model_dir`` at ``precision``; converts it on first use (thread- and
+    process-safe), so every later call, in any process, reuses it."""
+    target = onnx_model_dir(model_dir, precision)
+    if is_onnx_folder(target):
+        return target
+    from filelock import FileLock
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock", timeout=600):
+        if not is_onnx_folder(target):
+            convert_to_onnx(Path(model_dir), target, precision)
+    return target
+
+
+def convert_to_onnx(model_dir: Path, target: Path, precision: str = "int8") -> Path:
+    """Convert a Hugging Face model folder for ONNX Runtime GenAI with its model builder (CPU,
+    ``precision`` weights), offline. Written into a temporary sibling folder and renamed into place
+    with a marker file, so a crash never leaves a half-written copy that looks complete."""
+    import time
+
+    if precision not in ONNX_PRECISIONS:
+        raise ConfigurationError(f"unknown ONNX precision {precision!r}; expected one of {ONNX_PRECISIONS}")
+    if not (Path(model_dir) / "config.json").is_file():
+        raise ModelNotFoundError(f"{model_dir} is not a Hugging Face model folder (no config.json)")
+    logger.info("converting {} for onnxruntime-genai ({}) into {} (once)", model_dir, precision, target)
+    started = time.perf_counter()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp.chmod(0o755)
+    try:
+        command = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(model_dir)]
+        command += ["-o", str(tmp / "out"), "-p", precision, "-e", "cpu", "-c", str(tmp / "work")]
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        out = tmp / "out"
+        if done.returncode != 0 or not (out / "genai_config.json").is_file():
+            tail = (done.stderr or done.stdout or "").strip().splitlines()[-3:]
+            raise LLMTwinError(f"the ONNX conversion of {model_dir} failed: {' / '.join(tail) or done.returncode}")
+        import onnxruntime_genai
+
+        marker = {"source": str(model_dir), "precision": precision, "engine": onnxruntime_genai.__version__}
+        (out / ONNX_MARKER).write_text(json.dumps(marker, indent=2), encoding="utf-8")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(out, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    logger.info("converted {} in {:.0f}s", target.name, time.perf_counter() - started)
+    return target
+
+
 def resolve_model_dir(model_id: str | None = None) -> Path:
     """Local folder of a model: ``None``/empty = base SmolLM2, ``"latest"``, a path or a hub id."""
     model_id = (model_id or "").strip()
@@ -178,13 +256,29 @@ def pick_dtype(device: str, dtype=None):
     return torch.float32
 
 
-def apply_thread_setting() -> None:
-    """Honour ``TORCH_NUM_THREADS`` (1 when other work shares the cores)."""
-    threads = get_settings().TORCH_NUM_THREADS
-    if threads:
-        import torch
+def inference_threads() -> int:
+    """Threads for generation and embedding: ``INFERENCE_THREADS`` when set, else every core this
+    process may use, less the cores other work keeps busy (the 1-minute load average).
 
+    Threads that wait on a core another process holds stall the whole step: on 2 cores with one
+    busy, 2 torch threads generate several times slower, 1 thread only about twice as slow.
+    """
+    settings = get_settings()
+    if settings.INFERENCE_THREADS:
+        return settings.INFERENCE_THREADS
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    busy = int(os.getloadavg()[0] + 0.5) if hasattr(os, "getloadavg") else 0
+    return max(1, min(cores, cores - busy))
+
+
+def apply_thread_setting() -> int:
+    """Size torch's thread pool: ``TORCH_NUM_THREADS`` when set, else :func:`inference_threads`."""
+    import torch
+
+    threads = get_settings().TORCH_NUM_THREADS or inference_threads()
+    if threads != torch.get_num_threads():
         torch.set_num_threads(threads)
+    return threads
 
 
 def bitsandbytes_available() -> bool:

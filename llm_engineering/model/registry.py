@@ -3,6 +3,8 @@
 Layout of a version folder (``MODEL_REGISTRY_DIR/v0003``)::
 
     model/          merged model (safetensors) + tokenizer with its chat template
+    onnx-int8/      the same model converted for the fast backend (LLM_BACKEND; docs/inference.md),
+                    built at publish time when ONNX Runtime GenAI is installed, else on first use
     adapters/       one LoRA adapter per stage (sft/, dpo/; absent after full fine-tuning)
     metrics.json    loss curves, eval loss, tokens/s per stage
     config.json     the training configuration that produced it
@@ -14,6 +16,7 @@ A version is built in a hidden staging folder and renamed into place only when c
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -23,6 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from loguru import logger
 
 from llm_engineering.settings import get_settings
 
@@ -96,6 +101,7 @@ class ModelRegistry:
             raise ValueError(f"{staging} holds no model/ folder; nothing to publish")
         _write_json(staging / "metrics.json", metrics)
         _write_json(staging / "config.json", config)
+        _convert_for_serving(staging)
         with FileLock(str(self.root / ".publish.lock"), timeout=60):
             numbers = [int(m.group(1)) for c in self.root.iterdir() if (m := _VERSION.match(c.name))]
             version = f"v{(max(numbers) + 1) if numbers else 1:04d}"
@@ -108,6 +114,25 @@ class ModelRegistry:
 
     def discard(self, staging: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _convert_for_serving(staging: Path) -> None:
+    """Build the fast backend's copy of the model inside the version, so serving it never waits for
+    a conversion. A failure is logged and publishing goes on: the copy is tried again on first use,
+    and ``LLM_BACKEND=auto`` serves with transformers if it still fails."""
+    settings = get_settings()
+    model = staging / "model"
+    if settings.LLM_BACKEND == "transformers" or importlib.util.find_spec("onnxruntime_genai") is None:
+        return
+    if not any(model.glob("*.safetensors")):
+        return
+    from llm_engineering.model.loading import convert_to_onnx
+
+    precision = settings.LLM_ONNX_PRECISION
+    try:
+        convert_to_onnx(model, staging / f"onnx-{precision}", precision)
+    except Exception as exc:
+        logger.warning("the new version is published without its ONNX copy ({}); it is converted on first use", exc)
 
 
 def _write_json(path: Path, data: dict) -> None:

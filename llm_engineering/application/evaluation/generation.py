@@ -141,20 +141,27 @@ def run_model(
     loaded=None,
 ) -> ModelRun:
     """Answers and reference loss of one model over ``samples`` (cached per version and item)."""
+    from llm_engineering.infrastructure.llm import local_llm
     from llm_engineering.model.loading import load_causal_lm, resolve_model_dir
     from llm_engineering.settings import get_settings
 
     model_dir = resolve_model_dir(model_id or None)
     version_key = model_version_key(model_dir)
     stop_repeats = get_settings().LLM_STOP_REPEATS  # changes the answers, so part of the cache key
-    settings_key = hashlib.sha256(json.dumps([max_new_tokens, system_prompt, stop_repeats]).encode()).hexdigest()[:12]
+    # answers come from the service's in-process engine (LLM_BACKEND) unless a model in memory is given
+    llm = (
+        None if loaded or not generate else local_llm(str(model_dir), batch_size=batch_size, stop_repeats=stop_repeats)
+    )
+    engine = {k: v for k, v in (llm.output_settings if llm else {}).items() if k != "stop_repeats"}
+    key = [max_new_tokens, system_prompt, stop_repeats, *([engine] if engine else [])]
+    settings_key = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     cache = ItemCache(cache_root, version_key, settings_key)
     records = {s.id: cache.get(s) for s in samples}
     need_answer = [s for s in samples if generate and "answer" not in records[s.id]]
     need_loss = [s for s in samples if loss and "loss_sum" not in records[s.id]]
     gen_s = loss_s = 0.0
     if need_answer or need_loss:
-        model, tokenizer = loaded or load_causal_lm(model_dir)
+        model, tokenizer = loaded or (load_causal_lm(model_dir) if need_loss or not llm else (None, None))
         started = time.perf_counter()
         with progress(len(need_loss), f"{label}: reference loss") as bar:
             for s in need_loss:
@@ -168,7 +175,11 @@ def run_model(
             for i in range(0, len(need_answer), batch_size):
                 batch = need_answer[i : i + batch_size]
                 conversations = [messages_for(s, system_prompt) for s in batch]
-                outs = generate_batch(model, tokenizer, conversations, max_new_tokens, stop_repeats)
+                if llm is not None:
+                    results = llm.chat_batch(conversations, max_tokens=max_new_tokens)
+                    outs = [(r.text.strip(), r.completion_tokens, r.finish_reason) for r in results]
+                else:
+                    outs = generate_batch(model, tokenizer, conversations, max_new_tokens, stop_repeats)
                 for s, (text, n, reason) in zip(batch, outs, strict=True):
                     record = {"answer": text, "completion_tokens": n, "finish_reason": reason}
                     cache.put(s, record)

@@ -311,6 +311,7 @@ def create_app(
         return {
             "status": "ok",
             "model": _safe_model(s),
+            "backend": _safe_backend(s),
             "queue": {"pending": s.queue.pending, "max": s.queue.max_pending},
             "auth": bool(settings.API_KEY),
         }
@@ -324,7 +325,15 @@ def create_app(
     def models(s: Services = Depends(get_services)):
         return {
             "object": "list",
-            "data": [{"id": s.llm.model_id, "object": "model", "created": 0, "owned_by": "llm-twin"}],
+            "data": [
+                {
+                    "id": s.llm.model_id,
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": "llm-twin",
+                    "backend": _safe_backend(s),
+                }
+            ],
         }
 
     @app.get("/v1/traces")
@@ -437,6 +446,14 @@ def _safe_model(s: Services) -> str | None:
         return None
 
 
+def _safe_backend(s: Services) -> str | None:
+    """What generates the answers (e.g. ``onnxruntime-genai (int8)``, ``transformers``)."""
+    try:
+        return s.llm.backend
+    except LLMError:
+        return None
+
+
 def _warm_up(s: Services) -> None:
     started = time.perf_counter()
     s.llm.render_prompt([{"role": "user", "content": "warm-up"}])
@@ -529,6 +546,7 @@ def _trace(
     return PromptTrace(
         endpoint=endpoint,
         model_id=_safe_model(s) or "",
+        backend=_safe_backend(s) or "",
         query=query,
         detected_author=retrieval.query.author_full_name if retrieval else None,
         author_id=retrieval.query.author_id if retrieval else None,

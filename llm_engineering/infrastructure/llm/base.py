@@ -1,7 +1,8 @@
 """The one interface every text generator of the project implements.
 
 ``LLMClient`` takes chat messages (``[{"role": ..., "content": ...}]``) and returns text. Two
-backends implement it: ``LocalLLM`` (transformers in this process) and ``OpenAICompatibleLLM``
+backends implement it: ``LocalLLM`` (transformers in this process; ``FastLocalLLM`` runs the same
+model on ONNX Runtime GenAI) and ``OpenAICompatibleLLM``
 (any server that speaks the OpenAI chat API, this project's own service included). Callers never
 know which one they hold.
 """
@@ -37,6 +38,7 @@ class LLMClient(ABC):
     """Chat-in, text-out. ``stop`` strings are never part of the returned text."""
 
     model_id: str
+    backend: str = "openai-compatible"  # what generates the text (reported by /health and traces)
 
     @abstractmethod
     def chat(
@@ -226,6 +228,13 @@ class TokenTextDecoder:
             return ""  # nothing new yet, or a character still waiting for its last bytes
         self._prefix, self._read = self._read, len(self.ids)
         return text[len(done) :].replace("\ufffd", "")
+
+    def flush(self) -> str:
+        """At the end of the answer: what is still held back, less a character never finished."""
+        done = self._decode(self._prefix, self._read)
+        text = complete_text(self._decode(self._prefix))
+        self._prefix = self._read = len(self.ids)
+        return text[len(done) :] if len(text) > len(done) else ""
 
 
 class StopStreamFilter:

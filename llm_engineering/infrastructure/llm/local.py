@@ -10,7 +10,8 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 from loguru import logger
 
@@ -21,15 +22,54 @@ from llm_engineering.infrastructure.llm.base import (
     Message,
     StopStreamFilter,
     TextStream,
+    TokenTextDecoder,
     cancel_event,
     check_arguments,
+    complete_text,
     cut_at_stop,
     repeated_tail,
 )
 
 
+@dataclass
+class _Run:
+    """What one generation produced, as ``LocalLLM._follow`` saw its tokens go by."""
+
+    prompt_tokens: int = 0
+    tokens: list[int] = field(default_factory=list)  # the answer's tokens, end-of-turn excluded
+    pieces: list[str] = field(default_factory=list)  # text pieces sent to a stream
+    ended: bool = False  # the model ended its turn
+    stopped: bool = False  # a stop string ended it
+    looped: int = 0  # tokens of repeated copies the loop guard cut
+
+    @property
+    def finish_reason(self) -> str:
+        return "stop" if self.ended or self.stopped or self.looped else "length"
+
+    def result(self, tokenizer, stop) -> ChatResult:
+        """The whole answer: repeated copies dropped, cut before the stop string."""
+        text = complete_text(tokenizer.decode(self.tokens[: len(self.tokens) - self.looped], skip_special_tokens=True))
+        return ChatResult(
+            text=cut_at_stop(text, stop)[0],
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=len(self.tokens) + int(self.ended),
+            finish_reason=self.finish_reason,
+        )
+
+    def streamed_result(self) -> ChatResult:
+        """The answer as streamed (a loop's copies were already sent and cannot be taken back)."""
+        return ChatResult(
+            text="".join(self.pieces),
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=len(self.tokens) + int(self.ended),
+            finish_reason=self.finish_reason,
+        )
+
+
 class LocalLLM(LLMClient):
     """Transformers generation in this process (CPU by default)."""
+
+    backend = "transformers"
 
     def __init__(
         self, model_id: str | None = None, device: str | None = None, batch_size: int = 8, stop_repeats: bool = True
@@ -188,6 +228,44 @@ class LocalLLM(LLMClient):
         """Tokens of the prompt as the model sees it (after the chat template)."""
         return len(self.tokenizer(self.render_prompt(messages), add_special_tokens=False)["input_ids"])
 
+    @staticmethod
+    def _fit_context(prompt_tokens: int, max_tokens: int, context: int) -> int:
+        """``max_tokens`` cut to what the context leaves after the prompt; a clear error when the
+        prompt alone fills it."""
+        if context and prompt_tokens >= context:
+            raise LLMError(
+                f"the prompt is {prompt_tokens} tokens long; the model reads at most {context} tokens "
+                "(prompt and answer together): shorten the question, its context or the history"
+            )
+        return min(max_tokens, context - prompt_tokens) if context else max_tokens
+
+    def _follow(self, tokens: Iterable[int], tokenizer, eos_ids: set[int], stop, run: _Run) -> Iterator[str]:
+        """Turn the tokens a model picks into stream pieces, ending at its end-of-turn token, a stop
+        string or a loop (``repeated_tail``), whichever comes first; ``run`` records what happened.
+        Pieces never hold a stop string or half a UTF-8 character."""
+        decoder = TokenTextDecoder(tokenizer)
+        filtered = StopStreamFilter(stop)
+        for token in tokens:
+            if token in eos_ids:
+                run.ended = True
+                break
+            run.tokens.append(token)
+            out = filtered.feed(decoder.push(token))
+            if out:
+                run.pieces.append(out)
+                yield out
+            if filtered.stopped:
+                run.stopped = True
+                break
+            if self.stop_repeats and (looped := repeated_tail(run.tokens)):
+                run.looped = looped
+                logger.debug(f"generation stopped in a loop: {looped} repeated tokens dropped")
+                break
+        tail = filtered.feed(decoder.flush()) + filtered.flush()
+        if tail:
+            run.pieces.append(tail)
+            yield tail
+
     # ---- generation --------------------------------------------------------------------------
     def chat(self, messages, *, max_tokens=256, temperature=0.0, top_p=1.0, stop=None) -> ChatResult:
         return self.chat_batch([messages], max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop)[0]
@@ -213,8 +291,13 @@ class LocalLLM(LLMClient):
                         [prompts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False
                     ).to(model.device)
                     width = encoded["input_ids"].shape[1]
+                    room = self._fit_context(width, max_tokens, self._context(model))
                     with torch.inference_mode():
-                        output = model.generate(**encoded, **kwargs, stopping_criteria=self._criteria(width))
+                        output = model.generate(
+                            **encoded,
+                            **{**kwargs, "max_new_tokens": room},
+                            stopping_criteria=self._criteria(width),
+                        )
                     for row, index in enumerate(batch):
                         results[index] = self._result(
                             output[row, width:].tolist(),
@@ -233,7 +316,8 @@ class LocalLLM(LLMClient):
         ended = next((i for i, t in enumerate(generated) if t in ends), None)
         tokens = generated if ended is None else generated[:ended]
         looped = repeated_tail(tokens) if self.stop_repeats else 0
-        text, stopped = cut_at_stop(tokenizer.decode(tokens[: len(tokens) - looped], skip_special_tokens=True), stop)
+        text = complete_text(tokenizer.decode(tokens[: len(tokens) - looped], skip_special_tokens=True))
+        text, stopped = cut_at_stop(text, stop)
         if looped:
             logger.debug(f"generation stopped in a loop: {looped} repeated tokens dropped")
         # + the end-of-turn token, unless a stop string or the loop guard ended the row: what follows
@@ -257,68 +341,54 @@ class LocalLLM(LLMClient):
 
     def _stream_pieces(self, stream: TextStream, model, tokenizer, prompt, kwargs, stop) -> Iterator[str]:
         import torch
-        from transformers import StoppingCriteria, TextIteratorStreamer
+        from transformers import StoppingCriteria
 
         cancelled = threading.Event()
         failure: list[BaseException] = []
-        new_tokens: list[int] = []
+        picked: queue.Queue[int | None] = queue.Queue()
 
         class _Watch(StoppingCriteria):
-            """Counts generated tokens and ends generation when the reader goes away."""
+            """Hands each new token to the reader and ends generation when the reader goes away."""
 
             def __call__(self, input_ids, scores, **_):
-                new_tokens.append(int(input_ids[0, -1]))
+                picked.put(int(input_ids[0, -1]))
                 return torch.full((input_ids.shape[0],), cancelled.is_set(), dtype=torch.bool)
+
+        def tokens() -> Iterator[int]:
+            while (token := picked.get()) is not None:
+                yield token
 
         with self._generate_lock:
             encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
-            streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=1.0)
-            criteria = self._criteria(int(encoded["input_ids"].shape[1]), _Watch())  # here: sees cancel_on
+            width = int(encoded["input_ids"].shape[1])
+            kwargs = {
+                **kwargs,
+                "max_new_tokens": self._fit_context(width, kwargs["max_new_tokens"], self._context(model)),
+            }
+            criteria = self._criteria(width, _Watch())  # here: sees cancel_on
 
             def run() -> None:
                 try:
                     with torch.inference_mode():
-                        model.generate(**encoded, **kwargs, streamer=streamer, stopping_criteria=criteria)
+                        model.generate(**encoded, **kwargs, stopping_criteria=criteria)
                 except BaseException as exc:  # re-raised in the reader's thread below
                     failure.append(exc)
-                    streamer.end()
+                finally:
+                    picked.put(None)
 
             worker = threading.Thread(target=run, name="llm-stream", daemon=True)
             worker.start()
-            filtered = StopStreamFilter(stop)
-            pieces: list[str] = []
+            state = _Run(prompt_tokens=width)
             try:
-                while True:
-                    try:
-                        piece = next(streamer)
-                    except StopIteration:
-                        break
-                    except queue.Empty:
-                        if worker.is_alive():
-                            continue
-                        break
-                    out = filtered.feed(piece)
-                    if out:
-                        pieces.append(out)
-                        yield out
-                    if filtered.stopped:
-                        cancelled.set()
-                        break
-                tail = filtered.flush()
-                if tail:
-                    pieces.append(tail)
-                    yield tail
+                yield from self._follow(tokens(), tokenizer, self._eos_ids(model, tokenizer), stop, state)
             finally:
                 cancelled.set()
                 worker.join()
             if failure:
                 raise LLMError(f"generation failed: {type(failure[0]).__name__}: {failure[0]}") from failure[0]
-            eos_ids = self._eos_ids(model, tokenizer)
-            ended = bool(new_tokens) and new_tokens[-1] in eos_ids
-            looped = self.stop_repeats and repeated_tail(new_tokens) > 0  # the copies were streamed already
-            stream.result = ChatResult(
-                text="".join(pieces),
-                prompt_tokens=int(encoded["input_ids"].shape[1]),
-                completion_tokens=len(new_tokens),
-                finish_reason="stop" if ended or filtered.stopped or looped else "length",
-            )
+            stream.result = state.streamed_result()
+
+    @staticmethod
+    def _context(model) -> int:
+        """Tokens the model reads at most (prompt and answer), 0 when it does not say."""
+        return int(getattr(model.config, "max_position_embeddings", 0) or 0)
