@@ -6,7 +6,9 @@ loop-free answers (no near-repeated sentence, no 3-word sequence three times), a
 mid-sentence, faithfulness to the retrieved passages (``evaluation.faithfulness``), length and
 time. Variants:
 
-* ``unguarded``: generate with the local model, no loop guard, no tidying (the old behaviour);
+* ``unguarded``: generate with the local model, no loop guard, no tidying;
+* ``before``: the behaviour before near-repeat handling: the loop guard for exact copies only, no
+  tidying;
 * ``generate``: generate with the loop guard (exact and near repeats) and the tidying;
 * ``answer-norepeat``: as ``generate``, plus no 4-word-piece sequence of the answer said twice
   (the context stays copyable: only the answer's own tokens are blocked);
@@ -27,13 +29,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_QUESTIONS = Path(__file__).with_name("data") / "sample_answer_questions.jsonl"
-VARIANTS = ("unguarded", "generate", "answer-norepeat", "extractive")
+VARIANTS = ("unguarded", "before", "generate", "answer-norepeat", "extractive")
 
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m tools.bench answers", description=__doc__.split("\n")[0])
     parser.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS)
     parser.add_argument("--variants", default="unguarded,generate,extractive", help=f"comma-separated of {VARIANTS}")
+    parser.add_argument("--start", type=int, default=0, help="skip the first N questions")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--workdir", type=Path, default=None)
@@ -44,7 +47,7 @@ def main(argv: list[str]) -> None:
     if unknown := set(variants) - set(VARIANTS):
         raise SystemExit(f"unknown variants {sorted(unknown)}; choose from {VARIANTS}")
     questions = [json.loads(line)["question"] for line in args.questions.read_text(encoding="utf-8").splitlines()]
-    questions = questions[: args.limit] if args.limit else questions
+    questions = questions[args.start :][: args.limit] if args.limit else questions[args.start :]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-answers-"))
     os.environ["DATA_DIR"] = str(workdir / "data")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -82,8 +85,15 @@ def prepare_sample_corpus() -> dict:
 
 
 def _llm(variant: str):
+    from llm_engineering.infrastructure.llm import local
     from llm_engineering.infrastructure.llm.local import LocalLLM
 
+    if variant == "before":  # exact copies only, as the guard was
+        from functools import partial
+
+        from llm_engineering.infrastructure.llm.base import repeated_tail
+
+        local.repeated_tail = partial(repeated_tail, near=False)
     if variant != "answer-norepeat":
         return LocalLLM(stop_repeats=variant != "unguarded")
 
@@ -137,7 +147,7 @@ def run_variant(variant: str, questions: list[str], max_tokens: int, out) -> dic
     for question in questions:
         t = time.perf_counter()
         prepared = rag.prepare(question)
-        if variant == "unguarded":
+        if variant in ("unguarded", "before"):
             result = rag.llm.chat(prepared.messages, max_tokens=max_tokens)
         else:
             result = rag.respond(prepared, max_tokens=max_tokens)

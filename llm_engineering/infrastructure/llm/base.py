@@ -133,7 +133,7 @@ def cut_at_stop(text: str, stop: Sequence[str] | None) -> tuple[str, bool]:
     return text[: min(cuts)], True
 
 
-def repeated_tail(ids: Sequence[int], min_block: int = 4, copies: int = 3) -> int:
+def repeated_tail(ids: Sequence[int], min_block: int = 4, copies: int = 3, near: bool = True) -> int:
     """How many tokens to drop so that ``ids`` ends before a loop: 0 when the end does not loop.
 
     Greedy decoding of a small model can fall into a loop that it never leaves, either exact
@@ -142,7 +142,7 @@ def repeated_tail(ids: Sequence[int], min_block: int = 4, copies: int = 3) -> in
     least ``min_block`` tokens, the answer is the text up to the end of the first copy: returns the
     length of the other copies (the shortest such block wins). Otherwise, when the end of ``ids``
     mostly repeats word sequences written before it (see :func:`near_repeat_start`), returns the
-    length of that repeating end.
+    length of that repeating end (``near=False``: exact copies only).
     """
     n = len(ids)
     for size in range(min_block, n // copies + 1):
@@ -151,7 +151,7 @@ def repeated_tail(ids: Sequence[int], min_block: int = 4, copies: int = 3) -> in
         block = list(ids[n - size :])
         if all(list(ids[n - (c + 1) * size : n - c * size]) == block for c in range(1, copies)):
             return (copies - 1) * size
-    start = near_repeat_start(ids)
+    start = near_repeat_start(ids) if near else None
     return 0 if start is None else n - start
 
 
