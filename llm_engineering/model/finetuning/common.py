@@ -190,15 +190,29 @@ class TimeBudget:
     :meth:`install` gives the trainer a learning-rate schedule over the planned steps: linear
     warmup for ``warmup_steps``, then a cosine from the peak down to ``min_lr_ratio`` times it
     (1.0: constant) -- so learning starts at once and the decay ends when the budget does.
+
+    ``clock="cpu"`` counts this process's CPU seconds instead of wall-clock seconds: a benchmark on
+    a machine shared with other work then measures what the budget buys on cores of its own.
     """
 
-    def __new__(cls, budget_s: float, *, warmup_steps: int = 0, min_lr_ratio: float = 0.1, calibration_steps: int = 3):
+    def __new__(
+        cls,
+        budget_s: float,
+        *,
+        warmup_steps: int = 0,
+        min_lr_ratio: float = 0.1,
+        calibration_steps: int = 3,
+        clock: str = "wall",
+    ):
         import math
 
         from transformers import TrainerCallback
 
         if not budget_s > 0:
             raise ConfigurationError(f"the training time budget must be a positive number of seconds, got {budget_s}")
+        if clock not in ("wall", "cpu"):
+            raise ConfigurationError(f"the time budget's clock must be 'wall' or 'cpu', got {clock!r}")
+        now = time.process_time if clock == "cpu" else time.perf_counter
 
         class _TimeBudget(TrainerCallback):
             def __init__(self):
@@ -206,7 +220,7 @@ class TimeBudget:
                 self.planned_steps: int | None = None
                 self.upper_steps = 0
                 self.first_step = 0
-                self.started = self.calibration_start = time.perf_counter()
+                self.started = self.calibration_start = now()
                 self.seconds_per_step: float | None = None
                 self.stopped_on_time = False
 
@@ -224,28 +238,29 @@ class TimeBudget:
                 trainer.lr_scheduler = LambdaLR(trainer.create_optimizer(), lambda step: self.lr_factor(step))
 
             def on_train_begin(self, args, state, control, **kwargs):
-                self.started = time.perf_counter()
+                self.started = now()
                 self.upper_steps = state.max_steps
                 self.first_step = state.global_step
 
             def on_step_end(self, args, state, control, **kwargs):
-                now = time.perf_counter()
+                clock_now = now()
                 done = state.global_step - self.first_step
                 if done == 1:
-                    self.calibration_start = now  # the first step pays one-off costs: not timed
+                    self.calibration_start = clock_now  # the first step pays one-off costs: not timed
                 elif done == 1 + calibration_steps and self.planned_steps is None:
-                    self.seconds_per_step = (now - self.calibration_start) / calibration_steps
-                    fit = int((self.budget_s - (now - self.started)) / self.seconds_per_step)
+                    self.seconds_per_step = (clock_now - self.calibration_start) / calibration_steps
+                    fit = int((self.budget_s - (clock_now - self.started)) / self.seconds_per_step)
                     self.planned_steps = max(state.global_step, min(state.max_steps, state.global_step + fit))
                     state.max_steps = self.planned_steps
                     logger.info(
-                        "time budget {:.0f} s: {:.1f} s/step, {} steps planned (the config allows {})",
+                        "time budget {:.0f} {} s: {:.1f} s/step, {} steps planned (the config allows {})",
                         self.budget_s,
+                        clock,
                         self.seconds_per_step,
                         self.planned_steps,
                         self.upper_steps,
                     )
-                if now - self.started >= self.budget_s and state.global_step < state.max_steps:
+                if clock_now - self.started >= self.budget_s and state.global_step < state.max_steps:
                     self.stopped_on_time = True
                     control.should_training_stop = True
                     logger.info("time budget {:.0f} s spent: stopping at step {}", self.budget_s, state.global_step)
@@ -254,6 +269,7 @@ class TimeBudget:
             def metrics(self) -> dict[str, Any]:
                 return {
                     "time_budget_s": self.budget_s,
+                    "time_budget_clock": clock,
                     "planned_steps": self.planned_steps,
                     "seconds_per_step": round(self.seconds_per_step, 2) if self.seconds_per_step else None,
                     "stopped_on_time": self.stopped_on_time,
@@ -266,7 +282,12 @@ def time_budget(config):
     """The :class:`TimeBudget` callback of a run config with ``time_budget_s`` set, else None."""
     if config.time_budget_s is None:
         return None
-    return TimeBudget(config.time_budget_s, warmup_steps=config.warmup_steps, min_lr_ratio=config.min_lr_ratio)
+    return TimeBudget(
+        config.time_budget_s,
+        warmup_steps=config.warmup_steps,
+        min_lr_ratio=config.min_lr_ratio,
+        clock=config.time_budget_clock,
+    )
 
 
 def check_budget_fields(config) -> None:
@@ -276,6 +297,8 @@ def check_budget_fields(config) -> None:
             f"time_budget_s must be a positive number of seconds, got {config.time_budget_s} "
             "(null: epochs and max_steps decide the length)"
         )
+    if config.time_budget_clock not in ("wall", "cpu"):
+        raise ValueError(f"time_budget_clock must be 'wall' or 'cpu', got {config.time_budget_clock!r}")
     if not 0 <= config.min_lr_ratio <= 1:
         raise ValueError("min_lr_ratio must be between 0 and 1 (1: constant learning rate)")
 

@@ -39,6 +39,7 @@ class DPORunConfig:
     seed: int = 42
     time_budget_s: float | None = None  # seconds of training steps (see SFTRunConfig)
     min_lr_ratio: float = 0.1
+    time_budget_clock: str = "wall"  # cpu: this process's CPU seconds (benchmarks on a shared machine)
     lora: LoraSettings = field(default_factory=LoraSettings)
 
     def __post_init__(self):

@@ -38,6 +38,7 @@ class SFTRunConfig:
     packing_strategy: str = "bfd_split"  # bfd: cut examples longer than max_length; bfd_split: split them
     time_budget_s: float | None = None  # seconds of training steps; None: epochs / max_steps decide
     min_lr_ratio: float = 0.1  # the budgeted schedule's floor (1.0: constant learning rate)
+    time_budget_clock: str = "wall"  # cpu: this process's CPU seconds (benchmarks on a shared machine)
     warmup_steps: int = 10
     weight_decay: float = 0.01
     lr_scheduler_type: str = "linear"
