@@ -387,7 +387,7 @@ _PIECES = st.sampled_from(
 _TEXT = st.lists(st.one_of(_PIECES, st.text(max_size=30)), max_size=60).map("".join)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)  # no example folder left behind
 @given(_TEXT)
 def test_prose_that_is_not_a_web_page_keeps_every_letter_and_digit(text):
     assert letters_and_digits_kept(text, clean_prose(text)) in (1.0, None)
