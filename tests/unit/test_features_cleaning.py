@@ -387,7 +387,17 @@ _PIECES = st.sampled_from(
 _TEXT = st.lists(st.one_of(_PIECES, st.text(max_size=30)), max_size=60).map("".join)
 
 
-@settings(max_examples=300, deadline=None, database=None)  # no example folder left behind
+@settings(max_examples=300, deadline=None, database=None)
 @given(_TEXT)
 def test_prose_that_is_not_a_web_page_keeps_every_letter_and_digit(text):
     assert letters_and_digits_kept(text, clean_prose(text)) in (1.0, None)
+
+
+def test_a_long_block_is_content_even_when_its_class_says_social():
+    from llm_engineering.application.crawlers.extract import article_content
+
+    body = "".join(f"<p>Paragraph {i} of a post about the social life of a small town library.</p>" for i in range(20))
+    html = f'<html><body><nav>Home About</nav><div class="post social-post">{body}</div></body></html>'
+    content, _ = article_content(html, "https://notes.example.org/social")
+    assert all(f"Paragraph {i} of a post" in content["Content"] for i in range(20))
+    assert "Home About" not in content["Content"]
