@@ -79,9 +79,7 @@ def run_end_to_end(config: Path | None = None, no_cache: bool = False) -> list[t
             started = time.perf_counter()
             note = " with overrides" if stage.get("overrides") else ""
             position = f"[{len(timings) + 1}/{len(stages)}]"
-            typer.secho(
-                f"==> {position} {stage['pipeline']} ({stage['config'].relative_to(ROOT)}{note})", bold=True, err=True
-            )
+            typer.secho(f"==> {position} {stage['pipeline']} ({_shown(stage['config'])}{note})", bold=True, err=True)
             try:
                 run = run_pipeline(stage["pipeline"], _stage_config(stage, Path(folder)), no_cache)
                 status = str(getattr(run, "status", "completed"))
@@ -98,6 +96,11 @@ def run_end_to_end(config: Path | None = None, no_cache: bool = False) -> list[t
             if not _succeeded(status):
                 break
     return timings
+
+
+def _shown(path: Path) -> Path:
+    """``path`` relative to the project when it lies inside it."""
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
 def _state(status: str) -> str:

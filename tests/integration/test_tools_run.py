@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +72,52 @@ def test_stage_overrides_merge_into_the_stage_config(tmp_path):
     assert evaluation["sample_limit"] == 3 and evaluation["metrics"]["judge"] is False
     assert evaluation["metrics"]["loss"] is shipped["parameters"]["evaluation"]["metrics"]["loss"]
     assert evaluation["models"] == shipped["parameters"]["evaluation"]["models"]
+
+
+def test_an_invalid_log_level_stops_the_main_job_with_one_line():
+    import os
+
+    env = {**os.environ, "LOG_LEVEL": "chatty"}
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.run", "end-to-end"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "LOG_LEVEL" in lines[0] and "must be one of" in lines[0], result.stderr
+    assert "==>" not in result.stderr  # no stage started
+
+
+def test_the_main_job_prints_each_stage_and_its_time_and_no_debug_lines(tmp_path):
+    import os
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    # a front-matter block that is not YAML: the crawler keeps it as text and says so at DEBUG level
+    (notes / "post.md").write_text("---\ntitle: [unclosed\n---\n" + "A paragraph the author wrote. " * 20)
+    stage = tmp_path / "etl.yaml"
+    stage.write_text(
+        f"parameters:\n  user_full_name: Dana Kim\n  links: ['{notes}']\n  allow_local_files: true\n  force: false\n"
+    )
+    job = tmp_path / "end_to_end.yaml"
+    job.write_text(f"stages:\n  - pipeline: digital_data_etl\n    config: {stage}\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("LOG_LEVEL", "DATABASE_HOST", "QDRANT_URL")}
+    env.update(DATA_DIR=str(tmp_path / "data"), ZENML_CONFIG_PATH=str(tmp_path / "zenml"))
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.run", "end-to-end", "--config", str(job)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "==> [1/1] digital_data_etl" in result.stderr
+    assert re.search(r"<== \[1/1\] digital_data_etl completed in \d+\.\ds", result.stderr), result.stderr[-2000:]
+    assert "DEBUG" not in output and "not YAML" not in output
+    assert "Warning:" not in output  # FutureWarning, UserWarning, DeprecationWarning
