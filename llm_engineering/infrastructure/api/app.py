@@ -98,7 +98,13 @@ class GenerationQueue:
         """Run ``fn(*args)`` in a worker. When ``request``'s client leaves, ``cancel`` is set (the
         work stops generating); the slot is given back once the work has ended, not before."""
         self.acquire()
-        future = asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+        def unless_gone():  # work whose client left while it waited is not started at all
+            if cancel is not None and cancel.is_set():
+                raise ClientGone()
+            return fn(*args)
+
+        future = asyncio.get_running_loop().run_in_executor(self.executor, unless_gone)
         try:
             while True:
                 done, _ = await asyncio.wait({future}, timeout=0.1)
@@ -116,6 +122,13 @@ class GenerationQueue:
                 self.release()
             else:
                 future.add_done_callback(lambda _: self.release())
+
+
+class ClientGone(APIError):
+    """The client left before its work started (answered 499, which nobody reads)."""
+
+    def __init__(self) -> None:
+        super().__init__(499, "the client closed the request", code="client_closed")
 
 
 class QueueSlot:
@@ -357,7 +370,7 @@ def create_app(
                 result = s.rag.respond(prepared, max_tokens=max_tokens, temperature=body.temperature)
             return prepared, result, _ms(t)
 
-        prepared, result, generation_ms = await s.queue.run(work, request=request, cancel=cancel)
+        prepared, result, generation_ms = await _generate(s, "/rag", body.query, work, request, cancel)
         latency = {**prepared.timings_ms, "generation": generation_ms, "total": _ms(started)}
         trace_id = await _record(s, "/rag", body.query, prepared, result, latency, cancelled=cancel.is_set())
         author = prepared.retrieval.query.author_full_name if prepared.retrieval else None
@@ -416,7 +429,7 @@ def create_app(
                 result = s.rag.respond(prepared, **options)
             return prepared, result, _ms(t)
 
-        prepared, result, generation_ms = await s.queue.run(work, request=request, cancel=cancel)
+        prepared, result, generation_ms = await _generate(s, "/v1/chat/completions", query, work, request, cancel)
         latency = {**prepared.timings_ms, "generation": generation_ms, "total": _ms(started)}
         await _record(s, "/v1/chat/completions", query, prepared, result, latency, cancelled=cancel.is_set())
         return {
@@ -484,6 +497,16 @@ def _prepare(s: Services, query: str, k, author, use_rag: bool, history=(), max_
         raise APIError(422, str(exc), param="author", code="unknown_author") from None
     _check_context(s.llm, prepared.messages, max_tokens)
     return prepared
+
+
+async def _generate(s: Services, endpoint: str, query: str, work: Callable, request: Request, cancel: threading.Event):
+    """``work`` through the queue; a request whose client left before it started leaves a
+    "cancelled" trace."""
+    try:
+        return await s.queue.run(work, request=request, cancel=cancel)
+    except ClientGone:
+        await _record(s, endpoint, query, None, None, {}, cancelled=True)
+        raise
 
 
 def _check_context(llm: LLMClient, messages, max_tokens: int) -> None:

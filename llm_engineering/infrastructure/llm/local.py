@@ -187,13 +187,11 @@ class LocalLLM(LLMClient):
             kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
         else:  # greedy: clear sampling defaults so transformers does not warn about them
             kwargs.update(temperature=None, top_p=None, top_k=None)
-        stops = [s for s in (stop or ()) if s]
-        if stops:
-            kwargs.update(stop_strings=stops, tokenizer=tokenizer)
-        return kwargs
+        return kwargs  # stop strings: ``_criteria`` (transformers' stop_strings caches ~50 MB per set)
 
-    def _criteria(self, prompt_width: int, *extra) -> list:
-        """Stopping criteria for ``generate``: ``extra`` plus, when on, the loop check."""
+    def _criteria(self, prompt_width: int, *extra, stop=None, tokenizer=None) -> list:
+        """Stopping criteria for ``generate``: ``extra``, the stop strings, the loop check (when
+        on) and the caller's cancel event (``cancel_on``)."""
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
@@ -213,9 +211,27 @@ class LocalLLM(LLMClient):
             def __call__(self, input_ids, scores, **_):
                 return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
 
+        stops = [s for s in (stop or ()) if s]
+
+        class _Stops(StoppingCriteria):
+            """True for the rows whose new text holds a stop string; decodes only each row's last
+            tokens (enough for the longest stop), so memory stays flat whatever the strings."""
+
+            window = 2 * max((len(s) for s in stops), default=0) + 4
+
+            def __call__(self, input_ids, scores, **_):
+                start = max(prompt_width, input_ids.shape[1] - self.window)
+                texts = tokenizer.batch_decode(input_ids[:, start:].tolist(), skip_special_tokens=True)
+                return torch.tensor([any(s in t for s in stops) for t in texts], device=input_ids.device)
+
         cancel = cancel_event()
         return StoppingCriteriaList(
-            [*extra, *([_Loop()] if self.stop_repeats else []), *([_Cancelled(cancel)] if cancel else [])]
+            [
+                *extra,
+                *([_Stops()] if stops and tokenizer is not None else []),
+                *([_Loop()] if self.stop_repeats else []),
+                *([_Cancelled(cancel)] if cancel else []),
+            ]
         )
 
     @property
@@ -296,7 +312,7 @@ class LocalLLM(LLMClient):
                         output = model.generate(
                             **encoded,
                             **{**kwargs, "max_new_tokens": room},
-                            stopping_criteria=self._criteria(width),
+                            stopping_criteria=self._criteria(width, stop=stop, tokenizer=tokenizer),
                         )
                     for row, index in enumerate(batch):
                         results[index] = self._result(
