@@ -57,7 +57,6 @@ _NOT_LETTER_OR_DIGIT = re.compile(r"[\W_]+")
 _STYLED = re.compile("[\U0001d400-\U0001d7ff\uff01-\uff5e]")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _BLANK_RUN = re.compile(r"\n{3,}")
-_FENCE = re.compile(r"^\s*(```|~~~)")
 _LIST_ITEM = re.compile(r"^\s*(?:[*+\-•]|\d{1,3}[.)])\s+")
 # A list item that is only an icon-font residue ("__Research", "__") — a site menu entry.
 _ICON_ITEM = re.compile(r"^\s*(?:[*+\-•]|\d{1,3}[.)])?\s*__(?:[^_\n]*)$")
@@ -220,7 +219,7 @@ def clean_prose(text: str, web_page: bool = False) -> str:
             prose.clear()
 
     for line, kind in zip(lines, kinds, strict=True):
-        if _FENCE.match(line):
+        if kind == "fence":
             if not in_code:
                 flush()
             code.append(line.rstrip())
