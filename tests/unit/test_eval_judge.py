@@ -95,9 +95,28 @@ def _competent_reply(prompt: str) -> str:
     return json.dumps({"accuracy": {"analysis": "a", "score": score}, "style": {"analysis": "s", "score": 2}})
 
 
+def _one_token_with_logprobs(prompt: str) -> dict:
+    """A competent judge's one-token reply with the top log-probabilities (the OpenAI format)."""
+    tail = prompt.rsplit("and nothing else:\n", 1)[1]
+    if tail.endswith("Winner:"):
+        best = json.loads(_competent_reply(prompt))["winner"]
+        others = [w for w in ("A", "B", "tie") if w != best]
+    elif tail.endswith("Style:"):
+        best, others = "2", ["3"]
+    else:
+        best = str(json.loads(_competent_reply(prompt))["accuracy"]["score"])
+        others = [d for d in "123" if d != best]
+    if "NOTHING-LIKELY" in prompt:  # none of the options among the likely tokens
+        best, others = "Hmm", ["Well"]
+    top = [{"token": best, "logprob": -0.05, "bytes": None}]
+    top += [{"token": o, "logprob": -3.0 - n, "bytes": None} for n, o in enumerate(others)]
+    return {"content": [{"token": best, "logprob": -0.05, "bytes": None, "top_logprobs": top}]}
+
+
 class _JudgeServer(BaseHTTPRequestHandler):
     requests: list[dict] = []
     knows_right_from_wrong = False
+    gives_logprobs = False
 
     def log_message(self, *args):  # keep test output quiet
         return
@@ -117,7 +136,11 @@ class _JudgeServer(BaseHTTPRequestHandler):
         request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).requests.append(request)
         prompt = request["messages"][-1]["content"]
-        if type(self).knows_right_from_wrong:  # a competent judge: knows the sanity items' answers
+        logprobs = None
+        if type(self).gives_logprobs and request.get("logprobs"):
+            logprobs = _one_token_with_logprobs(prompt)
+            reply = logprobs["content"][0]["token"]
+        elif type(self).knows_right_from_wrong:  # a competent judge: knows the sanity items' answers
             reply = _competent_reply(prompt)
         elif "Answer A:" in prompt:
             reply = '{"reason": "first one", "winner": "A"}'  # a judge with a strong position bias
@@ -133,7 +156,14 @@ class _JudgeServer(BaseHTTPRequestHandler):
                 "object": "chat.completion",
                 "created": 0,
                 "model": "judge",
-                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": reply}}],
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": reply},
+                        "logprobs": logprobs,
+                    }
+                ],
                 "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
             }
         )
@@ -145,6 +175,7 @@ def judge_server(monkeypatch):
 
     _JudgeServer.requests = []
     _JudgeServer.knows_right_from_wrong = False
+    _JudgeServer.gives_logprobs = False
     server = ThreadingHTTPServer(("127.0.0.1", 0), _JudgeServer)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -189,7 +220,10 @@ def test_malformed_judgments_are_counted_and_left_out_of_the_averages(judge_serv
     assert result.pairwise.consistency == 0.0
     assert result.judge.weak is False  # a remote judge (LLM_BASE_URL) is not flagged weak
     assert {r["temperature"] for r in judge_server.requests} == {0.0}
-    assert len(judge_server.requests) == 8 + 2 * 4  # 4 items x 2 models scored, 4 items x 2 orders compared
+    # 1 request for log-probabilities (none: JSON replies from then on), 4 items x 2 models scored,
+    # 4 items x 2 orders compared
+    assert len(judge_server.requests) == 1 + 8 + 2 * 4
+    assert judge_server.requests[0]["logprobs"] is True and "logprobs" not in judge_server.requests[1]
 
 
 def test_judge_item_limit_and_all_malformed_model(judge_server):
@@ -233,7 +267,7 @@ def test_a_judge_that_fails_the_sanity_check_is_skipped_with_one_line_each(judge
 
     # Only sanity items were asked, and only until passing was out of reach (2 wrong of 6, 5 needed):
     # 2 items scored twice (right and wrong answer), 2 compared in both orders; no evaluation item.
-    assert len(judge_server.requests) == _sanity_questions(judge_server.requests) == 2 * 2 + 2 * 2
+    assert len(judge_server.requests) == _sanity_questions(judge_server.requests) == 1 + 2 * 2 + 2 * 2
     assert result.judge.judged_items == 0 and result.pairwise is None
     assert "judge_accuracy" not in result.model("base").metrics
     skipped = [w for w in warnings if "too weak a judge" in w]
@@ -257,8 +291,28 @@ def test_a_judge_that_passes_the_sanity_check_judges_every_item(judge_server):
     result = score_runs(config, samples, runs)
     assert result.judge.skipped == [] and result.judge.judged_items == 3
     assert result.judge.sanity["scored_right"] == 6 and result.judge.sanity["preferred_right"] == 6
-    assert _sanity_questions(judge_server.requests) == 24
-    assert len(judge_server.requests) == 24 + 3 * 2 + 3 * 2
+    assert _sanity_questions(judge_server.requests) == 1 + 24
+    assert len(judge_server.requests) == 1 + 24 + 3 * 2 + 3 * 2
+    assert result.judge.method == "free reply in JSON, parsed"
     assert result.model("tuned").metrics["judge_accuracy"].value == pytest.approx(7 / 3)
     assert result.model("base").metrics["judge_accuracy"].value == 1.0
     assert result.pairwise.win_rate.value == pytest.approx((1 + 1 + 0.5) / 3)
+
+
+def test_a_server_with_log_probabilities_is_judged_by_them_without_parsing_replies(judge_server):
+    judge_server.gives_logprobs = True
+    samples = [EvalSample(id=str(i), instruction=f"Question {i}?", reference=f"Reference {i}.") for i in range(3)]
+    runs = [_run("base", ["BROKEN", "BROKEN", "NOTHING-LIKELY"]), _run("tuned", ["GOOD", "GOOD", "BROKEN"])]
+    config = load_config(
+        {
+            "metrics": {"loss": False, "semantic": False, "style": False, "overlap": False, "pairwise": False},
+            "judge": {"model_id": "judge"},
+        }
+    )
+    result = score_runs(config, samples, runs)
+    assert result.judge.method.startswith("constrained choice") and result.judge.sanity["scored_right"] == 6
+    assert all(r["logprobs"] is True and r["max_tokens"] == 1 for r in judge_server.requests)
+    tuned, base = result.model("tuned"), result.model("base")
+    assert tuned.metrics["judge_accuracy"].value == pytest.approx(7 / 3) and tuned.metrics["judge_style"].value == 2
+    # no option among the likely tokens: that item is unreadable, counted, and left out
+    assert base.judge_malformed == 1 and base.metrics["judge_accuracy"].value == 1.0

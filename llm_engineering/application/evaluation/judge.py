@@ -340,6 +340,50 @@ class SanityCheck(BaseModel):
         return f"it {task} on {got} of {asked} built-in sanity items asked (needs {self.needed} of {self.items})"
 
 
+class LogprobsUnavailable(RuntimeError):
+    """The judge's server returned no log-probabilities."""
+
+
+class ServerChoices:
+    """``choice_logprobs`` for an OpenAI-compatible server that returns log-probabilities.
+
+    A chat server cannot be handed the start of its reply, so the prefix goes at the end of the
+    request ("complete this reply ...: Accuracy:") and the server writes one token; each option's
+    value is the log-probability of its first token among the ``top_logprobs`` of that token
+    (``-inf`` when absent). A server that returns none raises ``LogprobsUnavailable``.
+    """
+
+    top_logprobs = 20
+
+    def __init__(self, client) -> None:
+        self.client = client
+
+    def choice_logprobs(self, conversations, choices: Sequence[str], prefixes: Sequence[str]) -> list[dict[str, float]]:
+        options = "/".join(c.strip() for c in choices)
+        out = []
+        for messages, prefix in zip(conversations, prefixes, strict=True):
+            *history, last = [dict(m) for m in messages]
+            last["content"] += f"\n\nComplete this reply with one of {options} and nothing else:\n{prefix}"
+            request = {
+                "model": self.client.model_id,
+                "messages": [*history, last],
+                "max_tokens": 1,
+                "temperature": 0.0,
+                "logprobs": True,
+                "top_logprobs": self.top_logprobs,
+            }
+            # the backend's own retrying call; the public chat() has no log-probabilities to give
+            response = self.client._call(lambda request=request: self.client._client.chat.completions.create(**request))
+            content = getattr(response.choices[0].logprobs, "content", None) if response.choices else None
+            if not content:
+                raise LogprobsUnavailable(f"{self.client.base_url} returned no log-probabilities")
+            found: dict[str, float] = {}
+            for top in content[0].top_logprobs or []:
+                found.setdefault(top.token.strip(), top.logprob)
+            out.append({c: found.get(c.strip(), -math.inf) for c in choices})
+        return out
+
+
 class Judge:
     """Scores answers with an ``LLMClient`` at temperature 0 (see the module docstring)."""
 
@@ -349,7 +393,13 @@ class Judge:
         self.weak = weak
         self.batch_size = max(1, batch_size)
         self.name = name or getattr(client, "model_id", "") or type(client).__name__
-        self.constrained = callable(getattr(client, "choice_logprobs", None))
+        self.chooser = client if callable(getattr(client, "choice_logprobs", None)) else None
+        if self.chooser is None and hasattr(client, "_client") and hasattr(client, "_call"):
+            self.chooser = ServerChoices(client)  # an OpenAI-compatible server: log-probabilities if it has them
+
+    @property
+    def constrained(self) -> bool:
+        return self.chooser is not None
 
     @property
     def method(self) -> str:
@@ -357,10 +407,20 @@ class Judge:
             return "constrained choice: the most likely option by the judge's log-probabilities"
         return "free reply in JSON, parsed"
 
-    def _choose(self, conversations, prefixes: Sequence[str], options: Sequence[str]) -> list[str]:
+    def _choose(self, conversations, prefixes: Sequence[str], options: Sequence[str]) -> list[str | None]:
         """The most likely of ``options`` after each conversation's reply prefix."""
-        values = self.client.choice_logprobs(conversations, [f" {o}" for o in options], prefixes)
-        return [max(options, key=lambda o: v[f" {o}"]) for v in values]
+        values = self.chooser.choice_logprobs(conversations, [f" {o}" for o in options], prefixes)
+        # None: no option was among the server's most likely tokens (a local model always has one)
+        return [max(options, key=lambda o: v[f" {o}"]) if max(v.values()) > -math.inf else None for v in values]
+
+    def _constrained(self, fn: Callable[[], list]) -> list | None:
+        """``fn()``; None once the server turns out to give no log-probabilities (then: JSON replies)."""
+        try:
+            return fn()
+        except LogprobsUnavailable as exc:
+            logger.info("judge {}: {}; reading its JSON replies instead", self.name, exc)
+            self.chooser = None
+            return None
 
     def _ask(self, conversations: Sequence[list[dict[str, str]]], schema: dict) -> list[str | None]:
         kwargs: dict[str, Any] = {"temperature": 0.0, "max_tokens": self.max_tokens}
@@ -381,26 +441,40 @@ class Judge:
 
     def _batched_scores(self, chunk: Sequence[tuple[str, str, str]], style: bool = True) -> list[JudgeScore]:
         """Scores of a few items; ``style=False`` skips the constrained path's second pass."""
-        if not self.constrained:
-            replies = self._ask([score_prompt(q, r, a) for q, r, a in chunk], SCORE_SCHEMA)
-            return [parse_score(reply) for reply in replies]
+        if self.constrained:
+            scores = self._constrained(lambda: self._chosen_scores(chunk, style))
+            if scores is not None:
+                return scores
+        replies = self._ask([score_prompt(q, r, a) for q, r, a in chunk], SCORE_SCHEMA)
+        return [parse_score(reply) for reply in replies]
+
+    def _chosen_scores(self, chunk: Sequence[tuple[str, str, str]], style: bool) -> list[JudgeScore]:
         conversations = [score_prompt(q, r, a, constrained=True) for q, r, a in chunk]
         options = [str(v) for v in SCALE]
         accuracy = self._choose(conversations, ["Accuracy:"] * len(chunk), options)
-        if not style:
-            return [JudgeScore(accuracy=int(a), malformed=False, raw=f"Accuracy: {a}") for a in accuracy]
-        styles = self._choose(conversations, [f"Accuracy: {a}\nStyle:" for a in accuracy], options)
+        styles = (
+            self._choose(conversations, [f"Accuracy: {a or '?'}\nStyle:" for a in accuracy], options)
+            if style
+            else [None] * len(chunk)
+        )
         return [
-            JudgeScore(accuracy=int(a), style=int(st), raw=f"Accuracy: {a}\nStyle: {st}")
+            JudgeScore(
+                accuracy=int(a) if a else None,
+                style=int(st) if st else None,
+                malformed=a is None or (style and st is None),
+                raw=f"Accuracy: {a}" + (f"\nStyle: {st}" if style else ""),
+            )
             for a, st in zip(accuracy, styles, strict=True)
         ]
 
     def _winner_chunk(self, chunk: Sequence[tuple[str, str, str, str]]) -> list[str | None]:
-        if not self.constrained:
-            replies = self._ask([pairwise_prompt(*item) for item in chunk], PAIRWISE_SCHEMA)
-            return [parse_winner(reply) for reply in replies]
-        conversations = [pairwise_prompt(*item, constrained=True) for item in chunk]
-        return self._choose(conversations, ["Winner:"] * len(chunk), WINNERS)
+        if self.constrained:
+            conversations = [pairwise_prompt(*item, constrained=True) for item in chunk]
+            winners = self._constrained(lambda: self._choose(conversations, ["Winner:"] * len(chunk), WINNERS))
+            if winners is not None:
+                return winners
+        replies = self._ask([pairwise_prompt(*item) for item in chunk], PAIRWISE_SCHEMA)
+        return [parse_winner(reply) for reply in replies]
 
     def score(self, items: Sequence[tuple[str, str, str]], what: str = "") -> list[JudgeScore]:
         """``items``: (question, reference, answer) triples; one score pair per item."""
