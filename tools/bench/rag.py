@@ -78,11 +78,15 @@ def main(argv: list[str]) -> None:
         raise SystemExit(f"warehouse dump {args.warehouse_dump} not found; pass --warehouse-dump DIR")
     if "quality" in parts and len(corpora) > 1:
         # one process per corpus: each gets its own DATA_DIR, stores and settings
-        report = {c: _child_quality(c, argv) for c in corpora}
+        quality_ = {}
+        for corpus in corpora:
+            result = _child(argv, "quality", corpus, args.workdir)
+            quality_[corpus] = {"corpus": result.get("corpus"), **result.get("quality", result)}
+        report = {"quality": quality_}
         rest = [p for p in parts if p != "quality"]
         if rest:
-            main([*_without(argv, "--only", "--corpus"), "--only", ",".join(rest), "--corpus", "handbook"])
-        print(json.dumps({"quality": report}, indent=2, ensure_ascii=False))
+            report.update(_child(argv, ",".join(rest), "handbook", args.workdir))
+        print(json.dumps(report, indent=2, ensure_ascii=False))
         return
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-rag-"))
@@ -136,15 +140,16 @@ def _without(argv: list[str], *options: str) -> list[str]:
     return out
 
 
-def _child_quality(corpus: str, argv: list[str]) -> dict:
-    """The quality report of one corpus, measured in a child process."""
+def _child(argv: list[str], parts: str, corpus: str, workdir: Path | None) -> dict:
+    """The report of ``parts`` on one corpus, measured in a child process (in ``workdir/corpus``)."""
     command = [sys.executable, "-m", "tools.bench", "rag", *_without(argv, "--only", "--corpus", "--workdir")]
-    command += ["--only", "quality", "--corpus", corpus]
+    command += ["--only", parts, "--corpus", corpus]
+    if workdir is not None:
+        command += ["--workdir", str(workdir / corpus)]
     done = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, check=False)
     if done.returncode:
-        return {"error": f"exit status {done.returncode}"}
-    result = json.loads(done.stdout)
-    return {"corpus": result.get("corpus"), **result.get("quality", {})}
+        return {"error": f"{parts} on {corpus}: exit status {done.returncode}"}
+    return json.loads(done.stdout)
 
 
 def prepare_korean(folder: Path) -> tuple[dict, list[Path]]:
