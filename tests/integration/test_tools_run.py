@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -12,9 +13,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_cli(*args, cwd=ROOT):
+def run_cli(*args, cwd=ROOT, env=None, timeout=300):
     return subprocess.run(
-        [sys.executable, "-m", "tools.run", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "tools.run", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
 
 
@@ -75,17 +76,7 @@ def test_stage_overrides_merge_into_the_stage_config(tmp_path):
 
 
 def test_an_invalid_log_level_stops_the_main_job_with_one_line():
-    import os
-
-    env = {**os.environ, "LOG_LEVEL": "chatty"}
-    result = subprocess.run(
-        [sys.executable, "-m", "tools.run", "end-to-end"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_cli("end-to-end", env={**os.environ, "LOG_LEVEL": "chatty"})
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "LOG_LEVEL" in lines[0] and "must be one of" in lines[0], result.stderr
@@ -93,8 +84,6 @@ def test_an_invalid_log_level_stops_the_main_job_with_one_line():
 
 
 def test_the_main_job_prints_each_stage_and_its_time_and_no_debug_lines(tmp_path):
-    import os
-
     notes = tmp_path / "notes"
     notes.mkdir()
     # a front-matter block that is not YAML: the crawler keeps it as text and says so at DEBUG level
@@ -107,14 +96,7 @@ def test_the_main_job_prints_each_stage_and_its_time_and_no_debug_lines(tmp_path
     job.write_text(f"stages:\n  - pipeline: digital_data_etl\n    config: {stage}\n")
     env = {k: v for k, v in os.environ.items() if k not in ("LOG_LEVEL", "DATABASE_HOST", "QDRANT_URL")}
     env.update(DATA_DIR=str(tmp_path / "data"), ZENML_CONFIG_PATH=str(tmp_path / "zenml"))
-    result = subprocess.run(
-        [sys.executable, "-m", "tools.run", "end-to-end", "--config", str(job)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = run_cli("end-to-end", "--config", str(job), env=env, timeout=600)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert "==> [1/1] digital_data_etl" in result.stderr
