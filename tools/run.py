@@ -72,6 +72,8 @@ def run_end_to_end(config: Path | None = None, no_cache: bool = False) -> list[t
     """Run every stage of the main job in order; returns (pipeline, seconds, status) per stage."""
     import tempfile
 
+    from llm_engineering.infrastructure.log import heartbeat
+
     stages = _stages(config or ROOT / "configs" / "end_to_end.yaml")
     timings = []
     with tempfile.TemporaryDirectory(prefix="llm-twin-stages-") as folder:
@@ -81,7 +83,8 @@ def run_end_to_end(config: Path | None = None, no_cache: bool = False) -> list[t
             position = f"[{len(timings) + 1}/{len(stages)}]"
             typer.secho(f"==> {position} {stage['pipeline']} ({_shown(stage['config'])}{note})", bold=True, err=True)
             try:
-                run = run_pipeline(stage["pipeline"], _stage_config(stage, Path(folder)), no_cache)
+                with heartbeat(stage["pipeline"]):
+                    run = run_pipeline(stage["pipeline"], _stage_config(stage, Path(folder)), no_cache)
                 status = str(getattr(run, "status", "completed"))
             except Exception as exc:  # the stage failed: say which, keep the timings of the others
                 typer.secho(f"error: {stage['pipeline']} failed: {type(exc).__name__}: {exc}", fg="red", err=True)
@@ -184,7 +187,7 @@ def main(
 ) -> None:
     """Run PIPELINE with its YAML config, or `end-to-end` for the whole main job."""
     from llm_engineering.exceptions import LLMTwinError
-    from llm_engineering.infrastructure.log import configure_logging
+    from llm_engineering.infrastructure.log import configure_logging, heartbeat
 
     started = time.perf_counter()
     try:
@@ -192,7 +195,8 @@ def main(
         if pipeline == END_TO_END:
             timings = run_end_to_end(config, no_cache)
         else:
-            run = run_pipeline(pipeline, config, no_cache, run_name)
+            with heartbeat(pipeline):
+                run = run_pipeline(pipeline, config, no_cache, run_name)
             timings = [(pipeline, time.perf_counter() - started, str(getattr(run, "status", "completed")))]
     except LLMTwinError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)

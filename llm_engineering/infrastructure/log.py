@@ -46,11 +46,42 @@ def check_level(value: str) -> str:
     return level
 
 
+_last_output = time.monotonic()
+
+
+def _mark_output() -> None:
+    global _last_output
+    _last_output = time.monotonic()
+
+
 def _write(message: str) -> None:
     """Log lines go through tqdm so a progress bar on the terminal is redrawn below them."""
     from tqdm import tqdm
 
+    _mark_output()
     tqdm.write(message, file=sys.stderr, end="")
+
+
+@contextmanager
+def heartbeat(what: str, quiet_s: float = 25.0) -> Iterator[None]:
+    """While the block runs, log ``what: still running`` whenever nothing was shown for ``quiet_s``
+    seconds (model conversion, a slow import, a step without its own progress)."""
+    stop = threading.Event()
+    started = time.monotonic()
+
+    def beat() -> None:
+        while not stop.wait(1.0):
+            if time.monotonic() - _last_output >= quiet_s:
+                logger.info("{}: still running, {:.0f}s so far", what, time.monotonic() - started)
+
+    _mark_output()
+    thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def configure_logging(level: str | None = None) -> str:
@@ -116,6 +147,7 @@ class Progress:
             with self._lock:
                 if self._bar is not None:
                     self._bar.refresh()  # the elapsed time moves even inside one long batch
+                    _mark_output()
                 elif time.perf_counter() - self._last_line >= self.every_s:
                     self._last_line = time.perf_counter()
                     logger.info(self.line())

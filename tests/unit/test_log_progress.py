@@ -79,3 +79,18 @@ def test_an_empty_loop_shows_nothing():
     finally:
         logger.remove(handler)
     assert lines == []
+
+
+def test_a_quiet_stage_still_logs_that_it_is_running():
+    from llm_engineering.infrastructure.log import heartbeat
+
+    lines: list[str] = []
+    handler = logger.add(lambda m: lines.append(m.record["message"]), level="INFO")
+    try:
+        with heartbeat("training", quiet_s=1.5):
+            time.sleep(0.8)
+            assert lines == []  # not before the quiet time
+            time.sleep(1.7)
+    finally:
+        logger.remove(handler)
+    assert lines and lines[0].startswith("training: still running, ")
