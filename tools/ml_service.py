@@ -12,7 +12,10 @@ import json
 
 import typer
 
+from llm_engineering.infrastructure.log import logging_callback
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app.callback()(logging_callback)  # LOG_LEVEL for every command
 
 
 @app.command()

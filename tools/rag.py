@@ -12,7 +12,10 @@ from pathlib import Path
 
 import typer
 
+from llm_engineering.infrastructure.log import logging_callback
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app.callback()(logging_callback)  # LOG_LEVEL for every command
 
 
 def _fail(message: str) -> None:

@@ -109,6 +109,20 @@ def configure_logging(level: str | None = None) -> str:
     return level
 
 
+def logging_callback() -> None:
+    """A Typer app callback: ``configure_logging()`` before any command; an invalid ``LOG_LEVEL``
+    is one line on stderr and exit code 2."""
+    import typer
+
+    from llm_engineering.exceptions import LLMTwinError
+
+    try:
+        configure_logging()
+    except LLMTwinError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
 class Progress:
     """Counts finished items of one loop; see ``progress``."""
 
