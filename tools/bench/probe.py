@@ -146,8 +146,8 @@ def _service_cases(rng: random.Random) -> list[tuple[str, str, str, dict, int | 
     """(name, method, path, request options, expected status) for one client each."""
     cases: list = []
     # stop strings: count x length; the valid ones generate one token
-    for count in (1, 2, 4, 5, 8):
-        for length in (1, 8, 32, 33, 200, 3000):
+    for count in (1, 2, 3, 4, 5, 8):
+        for length in (1, 8, 16, 31, 32, 33, 64, 200, 3000):
             stops = ["".join(rng.choice("abcxyz#\n ") for _ in range(length)) for _ in range(count)]
             expected = 422 if count > 4 or length > 32 else 200
             cases.append(
@@ -240,7 +240,7 @@ def _service_cases(rng: random.Random) -> list[tuple[str, str, str, dict, int | 
                 413,
             )
         )
-    for size in (1_000, 12_000, 17_000, 100_000):
+    for size in (1_000, 4_000, 8_000, 12_000, 15_000, 16_500, 17_000, 32_000, 100_000):
         expected = 200 if size < 16_000 else 431
         cases.append((f"header {size} B", "GET", "/v1/models", {"headers": {"X-Fill": "h" * size}}, expected))
         cases.append(
@@ -260,12 +260,35 @@ def _service_cases(rng: random.Random) -> list[tuple[str, str, str, dict, int | 
             ("basic", {"Authorization": f"Basic {API_KEY}"}),
             ("prefix", {"Authorization": f"Bearer {API_KEY[:-1]}"}),
             ("empty", {"Authorization": "Bearer"}),
+            ("longer", {"Authorization": f"Bearer {API_KEY}x"}),
+            ("other header", {"X-Api-Key": API_KEY}),
+            ("no scheme", {"Authorization": API_KEY}),
         ):
             method = "POST" if path in ("/rag", "/v1/chat/completions") else "GET"
             options = {"auth": False, "headers": headers}
             if method == "POST":
                 options["content"] = b'{"query": '  # malformed: still 401, not 400
             cases.append((f"key {name} {path}", method, path, options, 401))
+    for name, value in (("lower-case scheme", f"bearer {API_KEY}"), ("spaces", f"Bearer   {API_KEY}")):
+        cases.append((f"key {name}", "GET", "/v1/models", {"auth": False, "headers": {"Authorization": value}}, 200))
+    odd_texts = [
+        "\u202eright-to-left\u202c",
+        "zero\u200bwidth",
+        "😀" * 200,
+        "tab\tand\r\nnewlines",
+        "<b>x</b>",
+        "%s %n {0}",
+    ]
+    for i, text in enumerate(odd_texts):
+        cases.append((f"odd text {i}", "POST", "/v1/chat/completions", {"json": _chat(content=text)}, 200))
+    rag_extra = (
+        ({"query": "x", "k": "three"}, 422),
+        ({"query": "word " * 14_000}, 413),
+        ({"query": ["x"]}, 422),
+        ({"query": "x", "max_tokens": 0}, 422),
+    )
+    for i, (body, expected) in enumerate(rag_extra):
+        cases.append((f"rag body extra {i}", "POST", "/rag", {"json": body}, expected))
     for path, expected in (("/health", 200), ("/", 200), ("/openapi.json", 200)):
         cases.append((f"open {path}", "GET", path, {"auth": False}, expected))
     # traces and other reads
@@ -576,6 +599,9 @@ def probe_crawler(tally: Tally) -> None:
             tally.case("crawler", f"redirect to {target} (127.0.0.1 itself) allowed", ok=ok)
         else:
             expect_refused(f"redirect to {target}", base + path, "127.0.0.1/32")
+    # other spellings of loopback, refused without a listing
+    for host in ("[0:0:0:0:0:0:0:1]", "[::]", "127.000.000.001", "017700000001", "localhost", "LOCALHOST."):
+        expect_refused(f"direct {host}", f"http://{host}:{port}/", "", "")
     # an allowed address is fetched (the allow-list works)
     with _Guard(), Fetcher(settings("127.0.0.1")) as fetcher:
         tally.case("crawler", "listed loopback is fetched", ok="loopback" in fetcher.fetch(base + "/").text)
