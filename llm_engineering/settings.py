@@ -56,7 +56,7 @@ class Settings(BaseSettings):
         None, ge=1, description="Threads for torch; set 1 when other work shares the cores."
     )
     INFERENCE_THREADS: int | None = Field(
-        None, ge=1, description="Threads for generation and embedding; empty: free cores (load average)."
+        None, ge=1, description="Threads for generation and embedding; empty: see docs/inference.md."
     )
 
     # --- remote services (all optional) ----------------------------------------------------

@@ -266,9 +266,14 @@ def inference_threads() -> int:
     settings = get_settings()
     if settings.INFERENCE_THREADS:
         return settings.INFERENCE_THREADS
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores()
     busy = int(os.getloadavg()[0] + 0.5) if hasattr(os, "getloadavg") else 0
     return max(1, min(cores, cores - busy))
+
+
+def usable_cores() -> int:
+    """Cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def apply_thread_setting() -> int:

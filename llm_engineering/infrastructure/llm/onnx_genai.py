@@ -110,19 +110,17 @@ class FastLocalLLM(LocalLLM):
         return self._engine is not None
 
     def _load_engine(self) -> None:
-        from llm_engineering.model.loading import (
-            ensure_onnx_model,
-            inference_threads,
-            load_tokenizer,
-            resolve_model_dir,
-        )
+        from llm_engineering.model.loading import ensure_onnx_model, load_tokenizer, resolve_model_dir, usable_cores
+        from llm_engineering.settings import get_settings
 
         if not engine_installed():
             raise ModuleNotFoundError(f"{ENGINE} is not installed (pip install {ENGINE})")
         started = time.perf_counter()
         source = resolve_model_dir(self.requested_model)
         folder = ensure_onnx_model(source, self.precision)
-        threads = self.threads or inference_threads()
+        # every core unless INFERENCE_THREADS says otherwise: threads that do not spin lose little to
+        # a busy core (docs/inference.md), unlike torch's, which ``inference_threads`` sizes
+        threads = self.threads or get_settings().INFERENCE_THREADS or usable_cores()
         try:
             engine = load_engine(folder, threads)
         except Exception as exc:  # a damaged copy: build it again once
