@@ -181,3 +181,33 @@ def test_a_registry_version_converts_once_when_published_and_is_reused(tmp_path,
     assert again.chat(QUESTION, max_tokens=8) == answer
     assert (copy / "model.onnx.data").stat().st_size > 1000
     shutil.rmtree(version.path)
+
+
+def test_the_service_names_its_backend_and_never_sends_half_a_character(fast):
+    import json
+
+    import httpx
+    from fixtures.rag.support import serve_in_thread
+
+    from llm_engineering.infrastructure.api import create_app
+    from llm_engineering.settings import load_settings
+
+    app = create_app(load_settings(RAG_ANSWER_MODE="generate"), llm=fast)
+    korean = {"messages": [{"role": "user", "content": "Repeat exactly: 안녕하세요"}], "rag": False}
+    with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=120) as client:
+        assert client.get("/health").json()["backend"] == "onnxruntime-genai (fp32)"
+        assert client.get("/v1/models").json()["data"][0]["backend"] == "onnxruntime-genai (fp32)"
+        answers = []
+        for n in range(4, 16):  # cuts at every token of the answer, inside syllables too
+            body = client.post("/v1/chat/completions", json={**korean, "max_tokens": n}).json()
+            answers.append(body["choices"][0]["message"]["content"])
+            with client.stream("POST", "/v1/chat/completions", json={**korean, "max_tokens": n, "stream": True}) as r:
+                events = [line[6:] for line in r.iter_lines() if line.startswith("data: ") and line != "data: [DONE]"]
+            streamed = "".join(
+                c["choices"][0]["delta"].get("content", "") for c in map(json.loads, events) if c["choices"]
+            )
+            answers.append(streamed)
+        assert any("\uac00" <= ch <= "\ud7a3" for ch in answers[-1])
+        assert not any("\ufffd" in a for a in answers)
+        traces = client.get("/v1/traces", params={"limit": 1}).json()
+        assert traces["data"][0]["backend"] == "onnxruntime-genai (fp32)"
