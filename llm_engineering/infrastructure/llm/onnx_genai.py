@@ -95,8 +95,12 @@ class FastLocalLLM(LocalLLM):
             return False
         with self._engine_lock:
             if self._engine is None and self.fallback_reason is None:
+                from llm_engineering.model.loading import ModelNotFoundError
+
                 try:
                     self._load_engine()
+                except ModelNotFoundError:
+                    raise  # no model to serve at all: transformers would fail the same way
                 except Exception as exc:
                     if not self.fallback:
                         raise LLMError(f"{ENGINE} cannot serve {self.model_id!r}: {exc}") from exc
