@@ -76,9 +76,16 @@ def evaluated(tmp_path_factory):
             "review": {"items": 3},
             "run_name": "it",
         }
-        result, paths = evaluate(config)
+        from loguru import logger
+
+        lines: list[str] = []
+        handler = logger.add(lambda m: lines.append(m.record["message"]), level="DEBUG")
+        try:
+            result, paths = evaluate(config)
+        finally:
+            logger.remove(handler)
         again, _ = evaluate({**config, "run_name": "again", "metrics": {"judge": False, "pairwise": False}})
-        yield {"result": result, "paths": paths, "again": again, "version": version, "config": config}
+        yield {"result": result, "paths": paths, "again": again, "version": version, "config": config, "log": lines}
         get_embedder.cache_clear()
         get_llm.cache_clear()
         get_settings.cache_clear()
@@ -152,6 +159,13 @@ def test_the_small_local_judge_fails_its_sanity_check_and_is_skipped_with_a_reas
         assert "judge_accuracy" not in model.metrics
     html = Path(evaluated["paths"].html).read_text(encoding="utf-8")
     assert judge.skipped[0].split(" — ")[1] in html
+
+
+def test_each_generation_loop_reports_its_progress(evaluated):
+    for label in ("base", "tuned"):
+        for loop in ("answers: 3/3 done", "reference loss: 3/3 done"):
+            assert any(line.startswith(f"{label}: {loop}, ") for line in evaluated["log"]), (label, loop)
+    assert any(line.startswith("judge sanity check: scores: 2/6 done, ") for line in evaluated["log"])
 
 
 def test_second_run_reuses_cached_answers_and_losses(evaluated):
