@@ -333,13 +333,20 @@ def last_checkpoint(checkpoint_dir: Path) -> str | None:
     return get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
 
 
+def _without_printers(trainer):
+    """``trainer`` without transformers' callbacks that print each log's raw dict (Progress logs it)."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    for printer in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(printer)
+    return trainer
+
+
 def train(trainer, checkpoint_dir: Path, resume: bool):
     """``trainer.train()``, continuing from the last checkpoint when asked; OOM becomes a clear error."""
     import torch
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-    for printer in (PrinterCallback, ProgressCallback):  # they print each step's raw dict; Progress logs it
-        trainer.remove_callback(printer)
+    _without_printers(trainer)
     checkpoint = last_checkpoint(checkpoint_dir) if resume else None
     if checkpoint:
         logger.info("resuming from {}", checkpoint)
@@ -355,7 +362,7 @@ def train(trainer, checkpoint_dir: Path, resume: bool):
 def evaluate(trainer, eval_dataset) -> float | None:
     if eval_dataset is None:
         return None
-    return float(trainer.evaluate(eval_dataset)["eval_loss"])
+    return float(_without_printers(trainer).evaluate(eval_dataset)["eval_loss"])
 
 
 def stage_metrics(stage: str, trainer, train_output, progress, budget=None, **extra) -> dict[str, Any]:
