@@ -47,6 +47,9 @@ def check_level(value: str) -> str:
 
 
 _last_output = time.monotonic()
+# The stderr of the command, kept when logging is configured: inside a ZenML step sys.stderr is the
+# orchestrator's capture, which would keep a step's warnings and errors from the user's terminal.
+_stream = sys.stderr
 
 
 def _mark_output() -> None:
@@ -59,7 +62,7 @@ def _write(message: str) -> None:
     from tqdm import tqdm
 
     _mark_output()
-    tqdm.write(message, file=sys.stderr, end="")
+    tqdm.write(message, file=_stream, end="")
 
 
 @contextmanager
@@ -92,6 +95,8 @@ def configure_logging(level: str | None = None) -> str:
 
         level = get_settings().LOG_LEVEL
     level = check_level(level)
+    global _stream
+    _stream = sys.stderr
     logger.remove()
     logger.add(_write, level=level, format=FORMAT, colorize=sys.stderr.isatty())
     verbose = logger.level(level).no <= logger.level("DEBUG").no

@@ -104,7 +104,7 @@ def test_pipeline_writes_and_links_the_report_then_the_gate_fails_the_run(tmp_pa
     )
     done = _run(tmp_path, config)
     assert done.returncode != 0
-    assert "regression gate failed: loss: tuned is worse by" in done.stderr
+    assert "regression gate failed: loss: significantly worse by" in done.stderr
     folder = version / "evaluations" / "pipeline-test"  # beside the evaluated registry version
     assert (folder / "report.html").is_file() and (folder / "review.csv").is_file()
     report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
