@@ -125,6 +125,18 @@ def test_traces_are_read_with_the_limit(client, monkeypatch):
     assert len(read) == 3  # not every stored trace
 
 
+def _cancelled_trace(client, seconds: float = 5.0) -> dict:
+    """The newest trace once it says "cancelled" (the handler writes it just after the generation
+    has freed its slot), or whatever is newest after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        data = client.get("/v1/traces", params={"limit": 1}).json()["data"]
+        if (data and data[0]["status"] == "cancelled") or time.monotonic() > deadline:
+            [trace] = data
+            return trace
+        time.sleep(0.05)
+
+
 def _wait_idle(app, llm, seconds: float) -> float:
     queue, started = app.state.services.queue, time.monotonic()
     while queue.pending and time.monotonic() - started < seconds:
@@ -138,7 +150,7 @@ def test_a_client_that_gives_up_stops_its_generation(app, url, llm, client):
         httpx.post(f"{url}/v1/chat/completions", json=request, timeout=1.0)
     assert _wait_idle(app, llm, 5) < 3  # stopped within a few token steps, not after 400 tokens
     assert not llm._generate_lock.locked()  # the slot came back only once the model was free
-    [trace] = client.get("/v1/traces", params={"limit": 1}).json()["data"]
+    trace = _cancelled_trace(client)
     assert trace["status"] == "cancelled" and trace["completion_tokens"] < 400
 
 
@@ -150,7 +162,7 @@ def test_a_stream_closed_mid_answer_stops_and_is_traced_cancelled(app, llm, clie
         next(lines)
     assert _wait_idle(app, llm, 5) < 3
     assert not llm._generate_lock.locked()
-    [trace] = client.get("/v1/traces", params={"limit": 1}).json()["data"]
+    trace = _cancelled_trace(client)
     assert trace["status"] == "cancelled" and trace["completion_tokens"] < 400
 
 
