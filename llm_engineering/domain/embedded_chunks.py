@@ -49,6 +49,8 @@ class EmbeddedChunk(VectorBaseDocument):
     """The passage (retrieval unit returned as context) this chunk belongs to; None: the chunk itself."""
     passage: str | None = None
     """That passage's text (every chunk of a passage carries it)."""
+    passage_id: uuid.UUID | None = None
+    """The id of the passage's first chunk, the one that carries the passage's lexical vector."""
     title: str = ""
     platform: str
     author_id: uuid.UUID
@@ -83,6 +85,17 @@ class EmbeddedChunk(VectorBaseDocument):
     @property
     def chunk_id(self) -> uuid.UUID:
         return self.id
+
+    def sparse_vector(self) -> tuple[list[int], list[float]] | None:
+        """BM25 term weights of the chunk's retrieval unit (``application/rag/lexical.py``), on
+        the first chunk of a passage (or a chunk stored without one) only."""
+        from llm_engineering.application.rag.lexical import document_vector
+
+        if self.passage_index is not None and self.passage is not None:
+            if self.passage_id is not None and self.passage_id != self.id:
+                return None
+            return document_vector(self.title, self.passage)
+        return document_vector(self.title, self.content)
 
 
 class EmbeddedArticleChunk(EmbeddedChunk):

@@ -15,7 +15,6 @@ from llm_engineering.application.rag import (
 )
 from llm_engineering.application.rag.evaluation import QAFileError
 from llm_engineering.domain.documents import UserDocument
-from llm_engineering.domain.embedded_chunks import EmbeddedPostChunk
 
 
 @pytest.fixture
@@ -82,17 +81,6 @@ def test_diversity_caps_chunks_per_document(corpus):
     assert len({c.document_id for c in chunks}) == len(chunks) == 4
 
 
-def test_new_chunks_are_searchable_without_restarting(corpus):
-    r = retriever("lexical")
-    assert not r.search("quokka", k=1)
-    post = next(EmbeddedPostChunk.scroll())
-    fields = post.model_dump(exclude={"id", "chunk_hash", "embedding"})
-    fields.update(chunk_index=9, content="A quokka photo went viral.", embedding=[0.0] * 383 + [1.0])
-    EmbeddedPostChunk.bulk_upsert([EmbeddedPostChunk(**fields)])
-    r.lexical._checked_at = 0.0  # skip the short re-check interval
-    assert r.search("quokka", k=1)[0].content == "A quokka photo went viral."
-
-
 def test_evaluate_reports_recall_mrr_and_evidence(corpus):
     report = evaluate(load_qa(QA_FILE), ks=[1, 3], retriever=retriever())
     assert report["questions"] == 6
@@ -144,12 +132,3 @@ def test_hybrid_beats_dense_on_keyword_queries(corpus, query, keyword):
     hybrid = retriever().search(query, k=3)
     assert keyword not in dense[0].content  # the English-only embedding misses the exact term
     assert keyword in hybrid[0].content
-
-
-def test_in_memory_dense_search_matches_qdrant_search(corpus):
-    query = "How do I monitor a vector database cluster?"
-    for filters in (None, {"author_id": str(UserDocument.find_by_name("Ada Okafor").id)}, {"category": "posts"}):
-        cached = retriever("dense", dense_in_memory=True).search(query, k=4, filters=filters)
-        qdrant = retriever("dense", dense_in_memory=False).search(query, k=4, filters=filters)
-        assert [c.chunk_id for c in cached] == [c.chunk_id for c in qdrant]
-        assert [round(c.score, 4) for c in cached] == [round(c.score, 4) for c in qdrant]

@@ -6,7 +6,7 @@ tests call ``run_feature_engineering``):
 1. ``plan_features``: read the warehouse and the vector store, decide per document whether its
    features are current. A document is current when its cleaned document (the *marker*) holds
    the same warehouse ``content_hash`` and the same ``features_fingerprint`` (cleaning and
-   chunking versions, chunk size and overlap, embedding model) and the store holds exactly its
+   chunking versions, chunk size and overlap, embedding model, lexical term weighting) and the store holds exactly its
    ``chunk_count`` chunks. Cleaned documents and chunks whose warehouse document is gone are
    scheduled for deletion.
 2. ``clean_documents``: clean the documents that need work (no writes).
@@ -38,6 +38,7 @@ from llm_engineering.application.preprocessing.chunking import (
 )
 from llm_engineering.application.preprocessing.cleaning import CLEANING_VERSION, check_cleaning, clean_document
 from llm_engineering.application.preprocessing.embedding import embed_texts
+from llm_engineering.application.rag.lexical import lexical_fingerprint
 from llm_engineering.domain.cleaned_documents import CleanedDocument, cleaned_class
 from llm_engineering.domain.documents import Document, UserDocument, document_classes
 from llm_engineering.domain.embedded_chunks import EmbeddedChunk, embedded_class
@@ -166,6 +167,7 @@ def features_fingerprint(category: DataCategory, chunking: ChunkingConfig, model
             "overlap": chunking.overlap,
             "passage_chars": chunking.passage_chars,
             "model": model_id,
+            "lexical": lexical_fingerprint(),
         }
     )
 
@@ -281,19 +283,25 @@ def clean_documents(plan: FeaturePlan) -> CleanedBatch:
 
 
 # ---- stage 3: chunk, embed, load ------------------------------------------------------------
-def _check_vector_size(cls: type[EmbeddedChunk], dimension: int, rebuild_all: bool) -> None:
-    if not cls.collection_exists():
+def _check_collection(cls: type[EmbeddedChunk], dimension: int, rebuild_all: bool) -> None:
+    """Rebuild a collection whose vectors no longer fit: another embedding size, or the layout of
+    an earlier version (one unnamed dense vector, the BM25 index kept in each process)."""
+    layout = cls.layout()
+    if layout is None:
         return
-    params = cls._client().get_collection(cls.collection).config.params.vectors
-    size = getattr(params, "size", None)
-    if size is None or size == dimension:
+    size, current = layout
+    if current and (size is None or size == dimension):
         return
+    reason = (
+        f"it holds {size}-dimensional vectors but the embedding model makes {dimension}"
+        if current
+        else "it was written by an earlier version without lexical sparse vectors"
+    )
     if not rebuild_all:
         raise ConfigurationError(
-            f"{cls.collection} holds {size}-dimensional vectors but the embedding model makes {dimension}; "
-            "run the feature pipeline for every author and category to rebuild it."
+            f"{cls.collection}: {reason}; run the feature pipeline for every author and category to rebuild it."
         )
-    logger.warning("{}: embedding size changed {} → {}; rebuilding the collection", cls.collection, size, dimension)
+    logger.warning("{}: {}; rebuilding the collection", cls.collection, reason)
     cls.delete_collection()
 
 
@@ -309,7 +317,7 @@ def _make_chunks(document: CleanedDocument, pieces: list[TextChunk], vectors) ->
         "published_at": document.published_at,
         "content_hash": document.content_hash,
     }
-    return [
+    chunks = [
         cls(
             content=piece.text,
             embedding=vector.tolist(),
@@ -323,6 +331,10 @@ def _make_chunks(document: CleanedDocument, pieces: list[TextChunk], vectors) ->
         )
         for piece, vector in zip(pieces, vectors, strict=True)
     ]
+    leads: dict[int, uuid.UUID] = {}
+    for chunk in chunks:  # the first chunk of each passage carries its lexical vector
+        chunk.passage_id = leads.setdefault(chunk.passage_index, chunk.id)
+    return chunks
 
 
 def _windows(items: list[tuple[CleanedDocument, list[TextChunk]]], max_chunks: int):
@@ -411,7 +423,7 @@ def embed_and_load(
                 continue
             report = reports[cat_plan.category]
             chunk_cls, marker_cls = embedded_class(cat_plan.category), cleaned_class(cat_plan.category)
-            _check_vector_size(chunk_cls, embedder.dimension, rebuild_all=cat_plan.unchanged == 0)
+            _check_collection(chunk_cls, embedder.dimension, rebuild_all=cat_plan.unchanged == 0)
             windows = list(_windows(items, window_chunks))
             for number, window in enumerate(windows, 1):
                 pieces = [p for _, doc_pieces in window for p in doc_pieces]

@@ -6,9 +6,12 @@ sources. Steps, each timed:
 1. self-query: the author named in the question (or given explicitly) becomes an ``author_id``
    filter;
 2. optional query expansion (several phrasings, each searched);
-3. dense search in every embedded collection (the feature pipeline's embedding model: exact, over
-   vectors cached in memory in Qdrant local mode, by Qdrant itself with a server) and BM25 over
-   the same chunks (``lexical.py``);
+3. both halves from Qdrant in one Query API call per collection: dense (the question's embedding
+   against each chunk's ``dense`` vector) and BM25 (the question's terms against each passage's
+   ``lexical`` sparse vector, IDF by Qdrant; ``lexical.py``), the same payload filter on both;
+   chunks are grouped into their passages. Nothing is cached in the process, so a chunk the
+   feature pipeline writes or deletes is found or gone at the next search, and local mode,
+   memory mode and a server run the same code;
 4. fusion of the rankings: reciprocal-rank fusion (default) or a weighted sum of min-max scaled
    scores, with tunable weights. The dense ranking's weight is scaled by how much of the question
    the embedding model can read (``dense_scripts``: the share of its letters in those scripts) and
@@ -27,8 +30,8 @@ from typing import Any
 
 from loguru import logger
 
+from llm_engineering.application.rag import lexical
 from llm_engineering.application.rag.authors import AuthorDetector, NameAuthorDetector
-from llm_engineering.application.rag.lexical import LexicalIndexCache
 from llm_engineering.application.rag.rerank import Reranker, build_reranker
 from llm_engineering.application.rag.tokenize import script_coverage
 from llm_engineering.domain.embedded_chunks import EMBEDDED_CLASSES, EmbeddedChunk
@@ -55,7 +58,7 @@ class RetrievalConfig:
     expansion: bool = False
     expansion_count: int = 2
     llm_self_query: bool = False
-    dense_in_memory: bool = True  # exact search over cached vectors (Qdrant local mode only)
+    dense_overfetch: int = 3  # dense chunks asked for per passage candidate (a passage has several)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -83,7 +86,6 @@ class RetrievalConfig:
             expansion=s.QUERY_EXPANSION,
             expansion_count=s.QUERY_EXPANSION_COUNT,
             llm_self_query=s.SELF_QUERY_LLM,
-            dense_in_memory=not s.QDRANT_URL,
         )
         values.update(overrides)
         return cls(**values)
@@ -184,7 +186,6 @@ class ContextRetriever:
 
             expander = QueryExpander(self._get_llm(), self.config.expansion_count)
         self.expander = expander
-        self.lexical = LexicalIndexCache(with_vectors=self.config.dense_in_memory)
 
     def _get_llm(self):
         if self._llm is None:
@@ -239,16 +240,13 @@ class ContextRetriever:
             dense_weight = self.config.dense_weight
             if self.config.mode == "hybrid":
                 dense_weight = dense_weight_for(text, self.config)
-            if self.config.mode == "dense" or (self.config.mode == "hybrid" and dense_weight > 0):
-                t = time.perf_counter()
-                hits = self._dense(text, filters, timings)
-                timings["dense"] = timings.get("dense", 0.0) + _ms(t)
-                rankings.append((self._collect(hits, found, "dense_score"), dense_weight))
-            if self.config.mode in ("hybrid", "lexical"):
-                t = time.perf_counter()
-                hits = self.lexical.get().search(text, self.config.candidates, filters)
-                timings["lexical"] = timings.get("lexical", 0.0) + _ms(t)
-                rankings.append((self._collect(hits, found, "lexical_score"), self.config.lexical_weight))
+            use_dense = self.config.mode == "dense" or (self.config.mode == "hybrid" and dense_weight > 0)
+            use_lexical = self.config.mode in ("hybrid", "lexical")
+            dense_hits, lexical_hits = self._search(text, filters, use_dense, use_lexical, timings)
+            if use_dense:
+                rankings.append((self._collect(dense_hits, found, "dense_score"), dense_weight))
+            if use_lexical:
+                rankings.append((self._collect(lexical_hits, found, "lexical_score"), self.config.lexical_weight))
 
         t = time.perf_counter()
         if len(rankings) == 1:  # one mode, or a hybrid whose dense side had no say: its scores as they are
@@ -285,20 +283,36 @@ class ContextRetriever:
         names = {str(getattr(w, "value", w)) for w in wanted}
         return [cls for cat, cls in EMBEDDED_CLASSES.items() if DataCategory(cat).value in names]
 
-    def _dense(
-        self, text: str, filters: dict[str, Any], timings: dict[str, float]
-    ) -> list[tuple[EmbeddedChunk, float]]:
+    def _search(
+        self, text: str, filters: dict[str, Any], use_dense: bool, use_lexical: bool, timings: dict[str, float]
+    ) -> tuple[list[tuple[EmbeddedChunk, float]], list[tuple[EmbeddedChunk, float]]]:
+        """Both rankings of passages for one phrasing (a half not used comes back empty)."""
+        dense_vector = sparse_vector = None
+        if use_dense:
+            t = time.perf_counter()
+            dense_vector = self.embedder.encode([text])[0].tolist()
+            timings["embed"] = timings.get("embed", 0.0) + _ms(t)
+        if use_lexical:
+            sparse_vector = lexical.query_vector(text)
         t = time.perf_counter()
-        vector = self.embedder.encode([text])[0].tolist()
-        timings["embed"] = timings.get("embed", 0.0) + _ms(t)
-        if self.config.dense_in_memory:
-            return self.lexical.get().dense_search(vector, self.config.candidates, filters)
-        payload_filters = {key: value for key, value in filters.items() if key != "category"}
-        hits: list[tuple[EmbeddedChunk, float]] = []
+        candidates = self.config.candidates
+        payload_filters = dict(filters)
+        if "category" in payload_filters:  # stored as the enum's value
+            wanted = payload_filters["category"]
+            wanted = wanted if isinstance(wanted, (list, tuple, set)) else [wanted]
+            payload_filters["category"] = [str(getattr(w, "value", w)) for w in wanted]
+        dense_hits: list[tuple[EmbeddedChunk, float]] = []
+        lexical_hits: list[tuple[EmbeddedChunk, float]] = []
         for cls in self._classes(filters):
-            hits.extend(cls.search(vector, limit=self.config.candidates, **payload_filters))
-        hits.sort(key=lambda pair: -pair[1])
-        return self.lexical.get().units_of(hits)[: self.config.candidates]
+            dense, sparse = cls.query(
+                dense_vector, sparse_vector, candidates * self.config.dense_overfetch, candidates, payload_filters
+            )
+            dense_hits.extend(dense)
+            lexical_hits.extend(sparse)
+        dense_hits.sort(key=lambda pair: -pair[1])
+        lexical_hits.sort(key=lambda pair: -pair[1])
+        timings["search"] = timings.get("search", 0.0) + _ms(t)
+        return lexical.units(dense_hits, candidates), lexical.units(lexical_hits, candidates)
 
     @staticmethod
     def _collect(hits, found: dict[str, RetrievedChunk], score_field: str) -> list[tuple[str, float]]:

@@ -4,6 +4,11 @@ A concrete class sets ``collection``; one that carries a vector sets ``has_vecto
 declares ``embedding: list[float] | None = None`` (reads without vectors leave it ``None``).
 Point ids are the documents' own deterministic UUIDs, so re-upserting the same chunk overwrites
 it instead of duplicating it.
+
+A vector collection holds two named vectors per point: ``dense`` (the embedding, cosine) and
+``lexical``, a sparse vector of term weights with ``modifier: idf`` (Qdrant computes the inverse
+document frequencies). A class fills the sparse one by overriding ``sparse_vector()``; points
+without one are only found by dense search. ``query()`` runs both halves in one Query API call.
 """
 
 from __future__ import annotations
@@ -18,6 +23,13 @@ from pydantic import BaseModel, Field
 from llm_engineering.infrastructure.db.qdrant import get_qdrant_client
 
 VECTOR_CLASSES: dict[str, type[VectorBaseDocument]] = {}
+DENSE = "dense"
+SPARSE = "lexical"
+_CURRENT_LAYOUT: set[tuple[int, str]] = set()  # (client, collection) already checked
+
+
+class OutdatedCollectionError(RuntimeError):
+    """A collection written by an earlier version of the project (no named dense + sparse vectors)."""
 
 
 class VectorBaseDocument(BaseModel):
@@ -35,18 +47,28 @@ class VectorBaseDocument(BaseModel):
 
     # ---- conversion --------------------------------------------------------------------------
     def to_point(self):
-        from qdrant_client.models import PointStruct
+        from qdrant_client.models import PointStruct, SparseVector
 
         payload = self.model_dump(mode="json", exclude={"id", "embedding"})
-        vector = list(self.embedding) if self.has_vector else {}
+        vector: dict[str, Any] = {}
+        if self.has_vector:
+            vector[DENSE] = list(self.embedding)
+            sparse = self.sparse_vector()
+            if sparse and sparse[0]:
+                vector[SPARSE] = SparseVector(indices=sparse[0], values=sparse[1])
         return PointStruct(id=str(self.id), vector=vector, payload=payload)
+
+    def sparse_vector(self) -> tuple[list[int], list[float]] | None:
+        """(indices, values) of the point's sparse lexical vector; None: the point has none."""
+        return None
 
     @classmethod
     def from_point(cls, point: Any) -> Self:
         data = dict(point.payload or {})
         data["id"] = point.id
-        if cls.has_vector and getattr(point, "vector", None) is not None:
-            data["embedding"] = point.vector
+        vector = getattr(point, "vector", None)
+        if cls.has_vector and vector is not None:
+            data["embedding"] = vector.get(DENSE) if isinstance(vector, dict) else vector
         return cls.model_validate(data)
 
     # ---- collections -------------------------------------------------------------------------
@@ -74,24 +96,63 @@ class VectorBaseDocument(BaseModel):
 
     @classmethod
     def create_collection(cls, vector_size: int | None = None) -> bool:
-        """Create the collection if missing (cosine distance); returns True when created."""
-        from qdrant_client.models import Distance, PayloadSchemaType, VectorParams
+        """Create the collection if missing (named ``dense`` cosine vectors and ``lexical`` sparse
+        vectors with IDF for a vector class); returns True when created."""
+        from qdrant_client.models import Distance, Modifier, PayloadSchemaType, SparseVectorParams, VectorParams
 
         client = cls._client()
         if client.collection_exists(cls.collection):
             return False
+        sparse: dict[str, Any] | None = None
         if cls.has_vector:
             if not vector_size:
                 raise ValueError(f"{cls.__name__} needs a vector size to create its collection")
-            config: Any = VectorParams(size=vector_size, distance=Distance.COSINE)
+            config: Any = {DENSE: VectorParams(size=vector_size, distance=Distance.COSINE)}
+            sparse = {SPARSE: SparseVectorParams(modifier=Modifier.IDF)}
         else:
             config = {}
-        client.create_collection(cls.collection, vectors_config=config)
+        client.create_collection(cls.collection, vectors_config=config, sparse_vectors_config=sparse)
         with warnings.catch_warnings():  # local mode ignores payload indexes (and says so)
             warnings.simplefilter("ignore", UserWarning)
             for field in cls.indexed_payload:
                 client.create_payload_index(cls.collection, field, PayloadSchemaType.KEYWORD)
         return True
+
+    @classmethod
+    def layout(cls) -> tuple[int | None, bool] | None:
+        """(dense size, current layout) of the existing collection, None when there is none.
+
+        The current layout has a named ``dense`` vector and a ``lexical`` sparse vector with IDF;
+        collections of earlier versions have one unnamed dense vector.
+        """
+        client = cls._client()
+        if not client.collection_exists(cls.collection):
+            return None
+        params = client.get_collection(cls.collection).config.params
+        vectors = params.vectors
+        if isinstance(vectors, dict):
+            size = vectors[DENSE].size if DENSE in vectors else None
+        else:
+            size = getattr(vectors, "size", None)
+        sparse = (params.sparse_vectors or {}).get(SPARSE)
+        modifier = getattr(getattr(sparse, "modifier", None), "value", None)
+        current = isinstance(vectors, dict) and DENSE in vectors and modifier == "idf"
+        return size, current
+
+    @classmethod
+    def check_layout(cls) -> None:
+        """Raise ``OutdatedCollectionError`` for a collection of an earlier layout (see ``layout``)."""
+        key = (id(cls._client()), cls.collection)
+        if key in _CURRENT_LAYOUT:
+            return
+        layout = cls.layout()
+        if layout is not None and layout[1]:
+            _CURRENT_LAYOUT.add(key)
+        elif layout is not None:
+            raise OutdatedCollectionError(
+                f"the Qdrant collection {cls.collection} was written by an earlier version of LLM Twin "
+                "(no lexical sparse vectors); run the feature pipeline once to rebuild it"
+            )
 
     @classmethod
     def delete_collection(cls) -> None:
@@ -160,18 +221,46 @@ class VectorBaseDocument(BaseModel):
     @classmethod
     def search(cls, query_vector: Sequence[float], limit: int = 10, **filters: Any) -> list[tuple[Self, float]]:
         """Nearest points by cosine similarity, best first, with their scores."""
+        return cls.query(dense=query_vector, dense_limit=limit, filters=filters)[0]
+
+    @classmethod
+    def query(
+        cls,
+        dense: Sequence[float] | None = None,
+        sparse: tuple[Sequence[int], Sequence[float]] | None = None,
+        dense_limit: int = 10,
+        sparse_limit: int = 10,
+        filters: dict[str, Any] | None = None,
+    ) -> tuple[list[tuple[Self, float]], list[tuple[Self, float]]]:
+        """The dense and the sparse (lexical) ranking, best first with scores, from one Query API
+        call (a batch of the two searches, the same payload filter on both). A half not asked for
+        (None, or a sparse vector without terms) comes back empty."""
+        from qdrant_client.models import QueryRequest, SparseVector
+
         if not cls.has_vector:
             raise TypeError(f"{cls.__name__} has no vectors to search")
         if not cls.collection_exists():
-            return []
-        result = cls._client().query_points(
-            cls.collection,
-            query=list(query_vector),
-            query_filter=build_filter(filters),
-            limit=limit,
-            with_payload=True,
-        )
-        return [(cls.from_point(p), p.score) for p in result.points]
+            return [], []
+        cls.check_layout()
+        query_filter = build_filter(filters or {})
+        requests, halves = [], []
+        if dense is not None and dense_limit > 0:
+            requests.append(
+                QueryRequest(query=list(dense), using=DENSE, filter=query_filter, limit=dense_limit, with_payload=True)
+            )
+            halves.append(DENSE)
+        if sparse is not None and len(sparse[0]) and sparse_limit > 0:
+            vector = SparseVector(indices=list(sparse[0]), values=list(sparse[1]))
+            requests.append(
+                QueryRequest(query=vector, using=SPARSE, filter=query_filter, limit=sparse_limit, with_payload=True)
+            )
+            halves.append(SPARSE)
+        out: dict[str, list[tuple[Self, float]]] = {DENSE: [], SPARSE: []}
+        if requests:
+            responses = cls._client().query_batch_points(cls.collection, requests=requests)
+            for half, response in zip(halves, responses, strict=True):
+                out[half] = [(cls.from_point(p), p.score) for p in response.points if half == DENSE or p.score > 0]
+        return out[DENSE], out[SPARSE]
 
 
 def _tune_local_storage(client: Any, collection: str) -> None:
