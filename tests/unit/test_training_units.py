@@ -147,6 +147,50 @@ def test_budgeted_schedule_learns_from_the_first_step_and_ends_at_its_floor():
     assert 0 < warm.lr_factor(0) < warm.lr_factor(1) < warm.lr_factor(2) == 1.0 == warm.lr_factor(50)
 
 
+def test_time_budget_stops_at_its_planned_step_when_later_steps_run_faster():
+    """The trainer loops to the config's last step: the plan made from the first (slow) steps must end
+    the run, not only the clock ("step 5/4" was logged when later steps ran faster than the first)."""
+    import time
+
+    from transformers import TrainerControl, TrainerState
+
+    from llm_engineering.model.finetuning.common import TimeBudget
+
+    budget = TimeBudget(1.0, calibration_steps=3)
+    state, control = TrainerState(max_steps=100), TrainerControl()
+    budget.on_train_begin(None, state, control)
+    while not control.should_training_stop and state.global_step < 100:
+        if state.global_step < 4:
+            time.sleep(0.05)  # the first steps are slow; every later one is instant
+        state.global_step += 1
+        budget.on_step_end(None, state, control)
+    assert budget.planned_steps is not None and 4 <= budget.planned_steps < 100
+    assert state.global_step == budget.planned_steps == state.max_steps
+
+
+def test_training_only_the_top_blocks_freezes_the_rest():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from llm_engineering.model.finetuning.common import train_top_blocks
+    from llm_engineering.model.finetuning.sft import SFTRunConfig
+
+    config = LlamaConfig(
+        num_hidden_layers=4, hidden_size=32, intermediate_size=64, num_attention_heads=4, vocab_size=64
+    )
+    model = LlamaForCausalLM(config)
+    train_top_blocks(model, 1)
+    trained = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert trained and all(name.startswith(("model.layers.3.", "model.norm.")) for name in trained)
+    ids = torch.randint(0, 64, (1, 8))
+    model(input_ids=ids, labels=ids).loss.backward()
+    assert model.model.layers[3].mlp.up_proj.weight.grad is not None
+    assert model.model.layers[2].mlp.up_proj.weight.grad is None  # backward stopped above the frozen blocks
+    with pytest.raises(ConfigurationError, match="between 1 and 4"):
+        train_top_blocks(model, 5)
+    with pytest.raises(ValueError, match="for full fine-tuning"):
+        SFTRunConfig(trainable_blocks=4)  # LoRA is on by default
+
+
 def _fake_version_folder(registry):
     staging = registry.staging()
     (staging / "model").mkdir()

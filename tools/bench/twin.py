@@ -179,6 +179,7 @@ def main(argv: list[str]) -> None:
     os.environ.pop("LLM_BASE_URL", None)
     os.environ["TRAINING_TIME_BUDGET_S"] = str(args.budget_s)
     os.environ["TRAINING_FORCE"] = "true"
+    os.environ["TORCH_NUM_THREADS"] = str(args.threads)  # else loading a model resizes torch's pool
     from loguru import logger
 
     logger.remove()

@@ -120,6 +120,22 @@ def load_for_training(model_id: str | Path | None, device: str | None, lora):
     return base_dir, device, model, tokenizer
 
 
+def train_top_blocks(model, blocks: int | None) -> None:
+    """Full fine-tuning of the top ``blocks`` decoder blocks and the final norm only (None: everything).
+
+    The embeddings (tied to the output head in SmolLM2) and the lower blocks stay as they are, so the
+    backward pass stops at the lowest trained block: each step costs less and more steps fit a budget.
+    """
+    if blocks is None:
+        return
+    layers = model.get_decoder().layers
+    if not 1 <= blocks <= len(layers):
+        raise ConfigurationError(f"trainable_blocks must be between 1 and {len(layers)} for this model, got {blocks}")
+    model.requires_grad_(False)
+    for module in [*layers[len(layers) - blocks :], model.get_decoder().norm]:
+        module.requires_grad_(True)
+
+
 def device_args(device: str, gradient_checkpointing: bool) -> dict[str, Any]:
     """bf16 autocast and optional gradient checkpointing on CUDA; plain fp32 on CPU."""
     import torch
@@ -271,7 +287,9 @@ class TimeBudget:
                         self.planned_steps,
                         self.upper_steps,
                     )
-                if clock_now - self.started >= self.budget_s and state.global_step < state.max_steps:
+                if self.planned_steps is not None and state.global_step >= self.planned_steps:
+                    control.should_training_stop = True  # the trainer's own loop runs to the config's end
+                elif clock_now - self.started >= self.budget_s and state.global_step < state.max_steps:
                     self.stopped_on_time = True
                     control.should_training_stop = True
                     logger.info("time budget {:.0f} s spent: stopping at step {}", self.budget_s, state.global_step)

@@ -48,6 +48,8 @@ class SFTRunConfig:
     max_eval_samples: int | None = 64  # None: the whole test split
     eval_before_training: bool = True
     gradient_checkpointing: bool = False  # CUDA only
+    # full fine-tuning of the top N decoder blocks and the final norm only (None: every weight)
+    trainable_blocks: int | None = None
     seed: int = 42
     lora: LoraSettings = field(default_factory=LoraSettings)
 
@@ -59,6 +61,10 @@ class SFTRunConfig:
         if self.max_steps <= 0 and self.num_train_epochs <= 0:
             raise ValueError("set num_train_epochs > 0 or max_steps > 0")
         common.check_budget_fields(self)
+        if self.trainable_blocks is not None and (self.lora.enabled or self.trainable_blocks < 1):
+            raise ValueError(
+                "trainable_blocks: a positive number of blocks, for full fine-tuning (lora.enabled: false)"
+            )
 
     def trl_args(self, output_dir: Path, device: str):
         from trl import SFTConfig
@@ -98,6 +104,7 @@ def run_sft(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     base_dir, device, model, tokenizer = common.load_for_training(model_id, device, config.lora)
+    common.train_top_blocks(model, config.trainable_blocks)
     common.warn_small_dataset(len(data["train"]), config, "instruct")
     progress = common.Progress("sft")
     budget = common.time_budget(config)
@@ -114,6 +121,7 @@ def run_sft(
     if budget is not None:
         budget.install(trainer)
     train_tokens = sum(len(ids) for ids in trainer.train_dataset["input_ids"])
+    blocks = "all" if config.trainable_blocks is None else f"the top {config.trainable_blocks}"
     logger.info(
         "SFT of {} on {} examples, {} tokens{} ({}, {}, LoRA {})",
         base_dir.name,
@@ -122,7 +130,7 @@ def run_sft(
         f" packed into {len(trainer.train_dataset)} rows" if config.packing else "",
         device,
         model.dtype,
-        f"r={config.lora.r}" if config.lora.enabled else "off: full fine-tuning",
+        f"r={config.lora.r}" if config.lora.enabled else f"off: full fine-tuning of {blocks} blocks",
     )
     resuming = resume and common.last_checkpoint(checkpoints) is not None
     eval_before = common.evaluate(trainer, eval_data) if config.eval_before_training and not resuming else None
