@@ -1,6 +1,7 @@
 """The web chat page in real headless Chromium: type a question, watch the answer stream in with
 its sources; each source listed once, a thinking state, a conversation kept within the context, and
-a way to start over."""
+a way to start over; errors a person can act on (the service down, an unknown author, a limit the
+service would refuse)."""
 
 import os
 from pathlib import Path
@@ -82,7 +83,7 @@ def test_sources_once_thinking_state_memory_within_the_context_and_start_over(br
     with serve_in_thread(app) as url:
         served = httpx.post(url + "/rag", json={"query": question}, timeout=120).json()
         documents = [s["document_id"] for s in served["sources"]]
-        assert len(documents) > len(set(documents))  # the service cites one document per chunk
+        assert len(documents) == len(set(documents)) > 1  # the service, like the page, cites each document once
 
         browser.get(url + "/")
         browser.execute_script(
@@ -149,3 +150,97 @@ def test_sources_once_thinking_state_memory_within_the_context_and_start_over(br
             reply = httpx.post(url + "/v1/chat/completions", json=body, timeout=180)
             assert reply.status_code == 200, reply.text
             assert reply.json()["choices"][0]["message"]["content"].strip()
+
+
+def _quiet_service(**overrides):
+    """The real app over the fixture warehouse, its model configured but never loaded (what these
+    checks ask needs none: limits, author look-up, the page itself)."""
+    from llm_engineering.infrastructure.api import create_app
+    from llm_engineering.infrastructure.llm.local import LocalLLM
+    from llm_engineering.settings import load_settings
+
+    return create_app(load_settings(**overrides), llm=LocalLLM())
+
+
+def _spy_on_requests(browser) -> None:
+    browser.execute_script(
+        "window.sent = []; const realFetch = window.fetch;"
+        "window.fetch = (u, o) => { if (o && o.body) window.sent.push(JSON.parse(o.body)); return realFetch(u, o); };"
+    )
+
+
+def test_limits_come_from_the_service_and_a_refused_value_is_never_sent(browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from llm_engineering.domain.documents import UserDocument
+
+    UserDocument.get_or_create_by_name("Maxime Laurent")
+    with serve_in_thread(_quiet_service(SERVICE_MAX_TOKENS_LIMIT=64, SERVICE_DEFAULT_MAX_TOKENS=200)) as url:
+        browser.get(url + "/")
+        box = browser.find_element(By.ID, "max-tokens")
+        WebDriverWait(browser, 10).until(lambda d: box.get_attribute("max") == "64")
+        assert box.get_attribute("value") == "64"  # the service's default, within its limit
+        assert "SmolLM2-135M-Instruct" in browser.find_element(By.ID, "model").text
+        _spy_on_requests(browser)
+
+        browser.find_element(By.CSS_SELECTOR, "details summary").click()
+        box.clear()
+        box.send_keys("100000")
+        error = browser.find_element(By.ID, "max-tokens-error")
+        assert error.is_displayed() and "at most 64" in error.text
+        browser.find_element(By.ID, "question").send_keys("What does Maxime enable?")
+        browser.find_element(By.ID, "send").click()
+        assert browser.execute_script("return window.sent") == []  # refused here, as the service would
+        assert browser.find_elements(By.CSS_SELECTOR, "#log .turn") == []
+        assert browser.find_element(By.ID, "question").get_attribute("value") == "What does Maxime enable?"
+        for bad in ("0", "2.5"):
+            box.clear()
+            box.send_keys(bad)
+            assert "whole number from 1 to 64" in error.text
+
+        # An unknown author: one clear line in the answer and beside the field, no blank first line.
+        box.clear()
+        box.send_keys("64")
+        assert not error.is_displayed()
+        browser.find_element(By.ID, "author").send_keys("Nobody Known")
+        browser.find_element(By.ID, "send").click()
+        WebDriverWait(browser, 60).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, ".turn.assistant[data-done='true']")
+        )
+        assert browser.execute_script("return window.sent")[0]["max_tokens"] == 64
+        reply = browser.find_element(By.CSS_SELECTOR, ".turn.assistant")
+        assert reply.find_elements(By.CSS_SELECTOR, ".answer") == []  # no empty answer above the error
+        message = reply.find_element(By.CSS_SELECTOR, ".error").text
+        assert message == "No author named 'Nobody Known'; the authors are Maxime Laurent."
+        assert reply.text == message  # nothing but that one line
+        assert browser.find_element(By.ID, "author-error").text == message
+
+
+def test_the_service_down_gets_a_message_that_says_how_to_start_it(browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with serve_in_thread(_quiet_service()) as url:
+        browser.get(url + "/")
+        WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "model").text)
+        assert not browser.find_element(By.ID, "banner").is_displayed()
+    # the service has stopped; the page is still open
+    browser.find_element(By.ID, "question").send_keys("Are you there?")
+    browser.find_element(By.ID, "send").click()
+    WebDriverWait(browser, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".turn.assistant[data-done='true']"))
+    banner = browser.find_element(By.ID, "banner")
+    assert banner.is_displayed() and "not running" in banner.text and "poe run-inference-ml-service" in banner.text
+    replies = browser.find_elements(By.CSS_SELECTOR, ".turn.assistant")
+    assert len(replies) == 1 and replies[0].find_elements(By.CSS_SELECTOR, ".answer") == []  # no empty bubble
+    assert "not running" in replies[0].text and "TypeError" not in replies[0].text
+    assert browser.find_element(By.ID, "question").get_attribute("value") == "Are you there?"  # kept to resend
+    if SCREENSHOTS:
+        browser.save_screenshot(str(SCREENSHOTS / "chat_page_service_down.png"))
+
+    # Opened as a file, with no service behind it at all.
+    page = Path(__file__).parents[2] / "llm_engineering" / "infrastructure" / "api" / "static" / "index.html"
+    browser.get(page.as_uri())
+    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "banner").is_displayed())
+    assert "opened as a file" in browser.find_element(By.ID, "banner").text
+    assert "poe run-inference-ml-service" in browser.find_element(By.ID, "banner").text

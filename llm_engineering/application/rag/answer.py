@@ -8,7 +8,10 @@ Two modes (``RAG_ANSWER_MODE``):
   character at the end;
 * ``extractive`` — no generation: the author's own sentences that best answer the question are
   quoted from the retrieved passages, each followed by the number of its source (``[1]``), the
-  sources numbered once per document in retrieval order (as the chat page lists them).
+  sources numbered once per document in retrieval order (as the chat page lists them). The answer
+  keeps to ``max_tokens`` (whole quotes while they fit, then the first one cut at a word) and its
+  usage counts its tokens with the model's tokenizer; a question none of the passages answers gets
+  ``no_answer`` in the question's language (Korean or English).
 
 ``auto`` picks ``extractive`` for the in-process model (a small model invents more than it
 grounds; measured in docs/answers.md) and ``generate`` for an OpenAI-compatible server.
@@ -19,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -41,6 +44,13 @@ _QUESTION_WORDS = frozenset(
     + "무엇 무엇을 무엇인가요 어떻게 왜 언제 어디 누가 어떤 있나요 인가요 하나요 합니까".split()
 )
 NO_ANSWER = "I have not written about that; nothing in my notes answers it."
+NO_ANSWER_KO = "그 주제에 대해서는 쓴 적이 없습니다. 제 노트에는 이 질문에 답할 내용이 없습니다."
+_HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
+
+
+def no_answer(query: str) -> str:
+    """What the twin says when nothing it wrote answers ``query``, in the question's language."""
+    return NO_ANSWER_KO if _HANGUL.search(query) else NO_ANSWER
 
 
 def resolve_mode(mode: str, remote: bool) -> AnswerMode:
@@ -161,16 +171,9 @@ def _prose_sentences(content: str, min_words: int = 6) -> list[str]:
     return out
 
 
-def extractive_answer(query: str, chunks: Sequence[RetrievedChunk], max_sentences: int = 3) -> str:
-    """The author's sentences that best answer ``query``, each followed by its source number.
-
-    Sentences are scored by the question's content words they contain (question words such as
-    "what" or "the" do not count), weighted by rarity across the retrieved passages (Hangul words
-    also by character bigrams), with a small bonus for better ranked passages; near-duplicates are
-    quoted once. Quotes keep the passages' order of rank. ``NO_ANSWER`` when no sentence shares a
-    content word with the question."""
-    if not chunks:
-        return NO_ANSWER
+def _quotes(query: str, chunks: Sequence[RetrievedChunk], max_sentences: int) -> list[tuple[str, int]]:
+    """(sentence, source number) pairs that answer ``query`` best, in the passages' order of rank;
+    empty when no sentence shares a content word with the question (see ``extractive_answer``)."""
     numbers: dict[str, int] = {}
     candidates: list[tuple[int, int, str]] = []  # (chunk rank, position, sentence)
     for rank, chunk in enumerate(chunks):
@@ -178,7 +181,7 @@ def extractive_answer(query: str, chunks: Sequence[RetrievedChunk], max_sentence
         for position, sentence in enumerate(_prose_sentences(chunk.content)):
             candidates.append((rank, position, sentence))
     if not candidates:
-        return NO_ANSWER
+        return []
     units = [set(lexical_units(s)) for _, _, s in candidates]
     frequency = Counter(u for sentence_units in units for u in sentence_units)
     asked = {u for u in lexical_units(query) if u not in _QUESTION_WORDS and len(u) > 1}
@@ -194,13 +197,92 @@ def extractive_answer(query: str, chunks: Sequence[RetrievedChunk], max_sentence
         if not any(is_near_repeat(units[i], units[j]) for j in chosen):
             chosen.append(i)
     if not asked & set().union(*(units[i] for i in chosen)):
-        return NO_ANSWER
+        return []
     chosen.sort(key=lambda i: candidates[i][:2])
-    parts = []
-    for i in chosen:
-        rank, _, sentence = candidates[i]
-        parts.append(f"{sentence} [{numbers[str(chunks[rank].document_id)]}]")
-    return " ".join(parts)
+    return [(candidates[i][2], numbers[str(chunks[candidates[i][0]].document_id)]) for i in chosen]
+
+
+def extractive_answer(query: str, chunks: Sequence[RetrievedChunk], max_sentences: int = 3) -> str:
+    """The author's sentences that best answer ``query``, each followed by its source number.
+
+    Sentences are scored by the question's content words they contain (question words such as
+    "what" or "the" do not count), weighted by rarity across the retrieved passages (Hangul words
+    also by character bigrams), with a small bonus for better ranked passages; near-duplicates are
+    quoted once. Quotes keep the passages' order of rank. ``no_answer`` (in the question's
+    language) when no sentence shares a content word with the question."""
+    quotes = _quotes(query, chunks, max_sentences)
+    return " ".join(f"{sentence} [{number}]" for sentence, number in quotes) or no_answer(query)
+
+
+TokenCounter = Callable[[str], int]
+
+
+def token_counter(llm: Any) -> TokenCounter:
+    """Counts text in ``llm``'s tokens (its own tokenizer, no special tokens). A backend whose
+    tokenizer is not in this process (an OpenAI-compatible server) gets an estimate: one token per
+    word or punctuation mark."""
+    tokenizer = getattr(llm, "tokenizer", None)
+    if tokenizer is None:
+        return lambda text: len(re.findall(r"\w+|[^\w\s]", text))
+    return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def quoted_answer(
+    query: str,
+    chunks: Sequence[RetrievedChunk],
+    count: TokenCounter,
+    max_tokens: int | None = None,
+    max_sentences: int = 3,
+) -> ChatResult:
+    """``extractive_answer`` as a result: within ``max_tokens`` (counted by ``count``) and with its
+    token count as usage. Whole quotes are kept while they fit; when not even the first fits, it is
+    cut at a word and marked ``…`` (finish reason ``length``). No prompt ran through a model: the
+    prompt count is 0."""
+    quotes = [f"{sentence} [{number}]" for sentence, number in _quotes(query, chunks, max_sentences)]
+    if not quotes:
+        quotes = [no_answer(query)]
+    kept: list[str] = []
+    for quote in quotes:
+        text = " ".join([*kept, quote])
+        if max_tokens is None or count(text) <= max_tokens:
+            kept.append(quote)
+            continue
+        if not kept:  # the first quote alone is too long: as many of its words as fit
+            kept.append(_cut_to(quote, count, max_tokens))
+        text = " ".join(kept)
+        return ChatResult(text, 0, count(text), "length")
+    text = " ".join(kept)
+    return ChatResult(text, 0, count(text), "stop")
+
+
+def _cut_to(quote: str, count: TokenCounter, max_tokens: int) -> str:
+    """The longest start of ``quote`` (whole words, then ``…`` and its source number, when there
+    is one and it fits) of at most ``max_tokens`` tokens."""
+    marker = re.search(r"\s\[\d+\]$", quote)
+    body, number = (quote[: marker.start()], quote[marker.start() :]) if marker else (quote, "")
+    words_ = body.split()
+    for suffix in (f" …{number}", " …", ""):
+        low, high = 0, len(words_)
+        while low < high:  # the most words whose cut fits
+            middle = (low + high + 1) // 2
+            if count(" ".join(words_[:middle]) + suffix) <= max_tokens:
+                low = middle
+            else:
+                high = middle - 1
+        if low:
+            return " ".join(words_[:low]) + suffix
+    return ""
+
+
+class QuotedStream(ReadableStream):
+    """A quoted answer served as a stream: one piece, and ``final()`` is the answer as quoted."""
+
+    def __init__(self, result: ChatResult) -> None:
+        super().__init__(iter([result.text]))
+        self.result = result
+
+    def final(self) -> ChatResult:
+        return self.result
 
 
 def trim_history(history: Sequence[dict[str, str]], max_chars: int) -> list[dict[str, str]]:

@@ -12,7 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from llm_engineering.application.rag.answer import ReadableStream, extractive_answer, resolve_mode, tidy, trim_history
+from llm_engineering.application.rag.answer import (
+    QuotedStream,
+    ReadableStream,
+    quoted_answer,
+    resolve_mode,
+    tidy,
+    token_counter,
+    trim_history,
+)
 from llm_engineering.application.rag.prompt import build_rag_messages
 from llm_engineering.application.rag.retriever import ContextRetriever, Retrieval
 from llm_engineering.infrastructure.llm import ChatResult, LLMClient
@@ -97,17 +105,20 @@ class TwinRAG:
     def _extractive(self, prepared: PreparedPrompt) -> bool:
         return prepared.retrieval is not None and self.answer_mode == "extractive"
 
+    def _quoted(self, prepared: PreparedPrompt, max_tokens: int | None) -> ChatResult:
+        return quoted_answer(prepared.query, prepared.retrieval.chunks, token_counter(self.llm), max_tokens)
+
     def respond(self, prepared: PreparedPrompt, **options) -> ChatResult:
         """The answer to a prepared prompt in the answer mode (``options``: ``LLMClient.chat``'s)."""
         if self._extractive(prepared):
-            return ChatResult(extractive_answer(prepared.query, prepared.retrieval.chunks), 0, 0, "stop")
+            return self._quoted(prepared, options.get("max_tokens"))
         result = self.llm.chat(prepared.messages, **options)
         return replace(result, text=tidy(result.text, cut_short=result.finish_reason == "length"))
 
     def respond_stream(self, prepared: PreparedPrompt, **options) -> ReadableStream:
         """Pieces of the answer as they come; once exhausted, ``.final()`` is the tidy answer."""
         if self._extractive(prepared):
-            return ReadableStream(iter([extractive_answer(prepared.query, prepared.retrieval.chunks)]))
+            return QuotedStream(self._quoted(prepared, options.get("max_tokens")))
         return ReadableStream(self.llm.stream(prepared.messages, **options))
 
     def answer(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from llm_engineering.application.crawlers.base import public_link
 from llm_engineering.domain.queries import RetrievedChunk
 from llm_engineering.model.chat import Message, build_messages
 
@@ -26,11 +27,17 @@ def system_prompt(author_full_name: str | None) -> str:
 
 
 def format_context(chunks: Sequence[RetrievedChunk], max_chars_per_chunk: int = 1500) -> str:
+    """The passages, each under a header ``[n] title (link)``: ``n`` numbers documents in retrieval
+    order (two passages of one document share it, as the sources the user sees are listed), and a
+    local file is named by its file name, never by its path on the server's disk."""
     if not chunks:
         return ""
+    numbers: dict[str, int] = {}
     parts = []
-    for number, chunk in enumerate(chunks, start=1):
-        header = f"[{number}] {chunk.title or chunk.category}" + (f" ({chunk.link})" if chunk.link else "")
+    for chunk in chunks:
+        number = numbers.setdefault(str(chunk.document_id), len(numbers) + 1)
+        link = public_link(chunk.link)
+        header = f"[{number}] {chunk.title or chunk.category}" + (f" ({link})" if link else "")
         text = chunk.content.replace(CONTEXT_CLOSE, "").strip()[:max_chars_per_chunk]
         parts.append(f"{header}\n{text}")
     body = "\n\n".join(parts)

@@ -10,7 +10,9 @@ What a request may cost is bounded before any work: header size (431) and the AP
 checked before the body is read, the body size (413) while it is read, the prompt after the chat
 template against the model's context (400). A client that leaves stops its generation within a
 token step, and its queue slot is given back only once that work has stopped (traced "cancelled").
-Sources name local files by their name, never by a path on the server's disk.
+Sources are listed once per document and name local files by their name, never by a path on the
+server's disk. The model is named by its registry version (``model_card``); ``/health`` also gives
+the limits a client must keep to (the chat page reads them).
 """
 
 from __future__ import annotations
@@ -35,9 +37,11 @@ from loguru import logger
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from llm_engineering.application.crawlers.base import public_link, public_text
+from llm_engineering.application.rag.answer import unique_sources
 from llm_engineering.application.rag.authors import UnknownAuthorError
 from llm_engineering.application.rag.pipeline import PreparedPrompt, TwinRAG
 from llm_engineering.domain.queries import PromptTrace
+from llm_engineering.infrastructure.api.model_card import accepted_names, describe
 from llm_engineering.infrastructure.api.monitoring import Metrics, TraceRecorder
 from llm_engineering.infrastructure.api.schemas import ChatCompletionRequest, RAGRequest, RAGResponse
 from llm_engineering.infrastructure.llm import ChatResult, LLMClient, LLMError
@@ -156,10 +160,19 @@ class Services:
     metrics: Metrics
     traces: TraceRecorder
     rag_by_default: bool = True
+    card: dict[str, Any] | None = None  # the served model as /v1/models names it (model_card.describe)
+    context_tokens: int | None = None  # the model's context, once it is loaded
 
     @property
     def llm(self) -> LLMClient:
         return self.rag.llm
+
+    def model_card(self) -> dict[str, Any]:
+        """The served model's card, read once (a newer registry version does not replace the model
+        this process loaded)."""
+        if self.card is None:
+            self.card = describe(self.llm)
+        return self.card
 
 
 async def send_error(send, status: int, body: dict, headers: dict | None = None) -> None:
@@ -322,12 +335,16 @@ def create_app(
 
     @app.get("/health")
     def health(s: Services = Depends(get_services)):
+        card = _safe_card(s)
         return {
             "status": "ok",
-            "model": _safe_model(s),
+            "model": card["id"] if card else None,
+            "model_version": card["version"] if card else None,
+            "base_model": card["base_model"] if card else None,
             "backend": _safe_backend(s),
             "queue": {"pending": s.queue.pending, "max": s.queue.max_pending},
             "auth": bool(settings.API_KEY),
+            "limits": _limits(s),
         }
 
     @app.get("/metrics")
@@ -337,18 +354,8 @@ def create_app(
 
     @app.get("/v1/models")
     def models(s: Services = Depends(get_services)):
-        return {
-            "object": "list",
-            "data": [
-                {
-                    "id": s.llm.model_id,
-                    "object": "model",
-                    "created": 0,
-                    "owned_by": "llm-twin",
-                    "backend": _safe_backend(s),
-                }
-            ],
-        }
+        card = {**s.model_card(), "backend": _safe_backend(s), "context_tokens": s.context_tokens}
+        return {"object": "list", "data": [{**card, "max_tokens": _limits(s)["max_tokens"]}]}
 
     @app.get("/v1/traces")
     async def traces(limit: int = 20, s: Services = Depends(get_services)):
@@ -379,7 +386,7 @@ def create_app(
             answer=result.text,
             sources=_public_sources(prepared),
             author=author,
-            model=s.llm.model_id,
+            model=s.model_card()["id"],
             usage=_usage(result),
             finish_reason=result.finish_reason,
             latency_ms=latency,
@@ -388,10 +395,11 @@ def create_app(
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request, body: ChatCompletionRequest, s: Services = Depends(get_services)):
-        if body.model and body.model not in (s.llm.model_id, "llm-twin"):
+        if body.model and body.model not in accepted_names(s.model_card(), s.llm):
             raise APIError(
                 404,
-                f"the model {body.model!r} does not exist; see GET /v1/models",
+                f"the model {body.model!r} is not served here; this service answers as {s.model_card()['id']!r} "
+                "(see GET /v1/models)",
                 param="model",
                 code="model_not_found",
             )
@@ -437,7 +445,7 @@ def create_app(
             "id": completion_id,
             "object": "chat.completion",
             "created": created,
-            "model": s.llm.model_id,
+            "model": s.model_card()["id"],
             "choices": [
                 {
                     "index": 0,
@@ -466,11 +474,29 @@ def _fewer_malloc_arenas(arenas: int = 2) -> None:
         pass
 
 
-def _safe_model(s: Services) -> str | None:
+def _safe_card(s: Services) -> dict[str, Any] | None:
     try:
-        return s.llm.model_id
-    except LLMError:
+        return s.model_card()
+    except LLMError:  # a remote server that cannot be reached
         return None
+
+
+def _safe_model(s: Services) -> str | None:
+    card = _safe_card(s)
+    return card["id"] if card else None
+
+
+def _limits(s: Services) -> dict[str, int | None]:
+    """What a request may ask, as the chat page enforces it: ``max_tokens`` at most, the default
+    when a request gives none, the conversation kept (characters), the model's context (tokens;
+    ``None`` until the model is loaded, or when a remote server decides)."""
+    limit = s.settings.SERVICE_MAX_TOKENS_LIMIT
+    return {
+        "max_tokens": limit,
+        "default_max_tokens": min(s.settings.SERVICE_DEFAULT_MAX_TOKENS, limit),
+        "history_chars": s.rag.history_chars,
+        "context_tokens": s.context_tokens,
+    }
 
 
 def _safe_backend(s: Services) -> str | None:
@@ -484,6 +510,8 @@ def _safe_backend(s: Services) -> str | None:
 def _warm_up(s: Services) -> None:
     started = time.perf_counter()
     s.llm.render_prompt([{"role": "user", "content": "warm-up"}])
+    s.context_tokens = getattr(s.llm, "context_window", None)
+    _safe_card(s)
     try:
         s.rag.retriever.search("warm-up", k=1)
     except ValueError:
@@ -507,10 +535,19 @@ def _max_tokens(settings, requested: int | None) -> int:
 def _prepare(s: Services, query: str, k, author, use_rag: bool, history=(), max_tokens: int = 0) -> PreparedPrompt:
     try:
         prepared = s.rag.prepare(query, k=k, author=author, history=history, use_rag=use_rag)
-    except UnknownAuthorError as exc:
-        raise APIError(422, str(exc), param="author", code="unknown_author") from None
-    _check_context(s.llm, prepared.messages, max_tokens)
+    except UnknownAuthorError:
+        raise APIError(422, _unknown_author(author or ""), param="author", code="unknown_author") from None
+    _check_context(s, prepared.messages, max_tokens)
     return prepared
+
+
+def _unknown_author(name: str, shown: int = 8) -> str:
+    """One line: the name not found and the authors there are."""
+    from llm_engineering.domain.documents import UserDocument
+
+    names = sorted(u.full_name for u in UserDocument.bulk_find())
+    known = ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+    return f"no author named {name.strip()!r}; " + (f"the authors are {known}" if names else "no author is loaded yet")
 
 
 async def _generate(s: Services, endpoint: str, query: str, work: Callable, request: Request, cancel: threading.Event):
@@ -523,11 +560,12 @@ async def _generate(s: Services, endpoint: str, query: str, work: Callable, requ
         raise
 
 
-def _check_context(llm: LLMClient, messages, max_tokens: int) -> None:
+def _check_context(s: Services, messages, max_tokens: int) -> None:
     """Refuse a prompt that, after the chat template, leaves less than ``max_tokens`` of the model's
     context (backends that cannot tell, e.g. a remote server, judge it themselves)."""
-    window = getattr(llm, "context_window", None)
-    count = getattr(llm, "prompt_tokens", None)
+    window = getattr(s.llm, "context_window", None)
+    count = getattr(s.llm, "prompt_tokens", None)
+    s.context_tokens = window or None
     if not window or count is None:
         return
     tokens = count(messages)
@@ -542,7 +580,9 @@ def _check_context(llm: LLMClient, messages, max_tokens: int) -> None:
 
 
 def _public_sources(prepared: PreparedPrompt) -> list[dict[str, Any]]:
-    return [{**source, "link": public_link(source.get("link"))} for source in prepared.sources()]
+    """One source per document (its best-ranked passage's), in retrieval order: the numbers an
+    answer cites (``[1]``) are positions in this list."""
+    return [{**source, "link": public_link(source.get("link"))} for source in unique_sources(prepared.sources())]
 
 
 def _public_trace(trace: dict[str, Any]) -> dict[str, Any]:
@@ -631,7 +671,7 @@ async def _stream_events(
     loop = asyncio.get_running_loop()
     events: asyncio.Queue = asyncio.Queue()
     cancelled = threading.Event()
-    model = s.llm.model_id
+    model = s.model_card()["id"]
 
     def chunk(delta: dict, finish=None, **extra) -> dict:
         return {

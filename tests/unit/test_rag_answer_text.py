@@ -1,0 +1,78 @@
+"""The text a user reads: quoted answers within a token budget, "nothing answers that" in the
+question's language, and a prompt whose context names files, not server paths."""
+
+import uuid
+
+from llm_engineering.application.rag.answer import (
+    NO_ANSWER,
+    NO_ANSWER_KO,
+    extractive_answer,
+    no_answer,
+    quoted_answer,
+    token_counter,
+)
+from llm_engineering.application.rag.prompt import format_context
+from llm_engineering.domain.queries import RetrievedChunk
+
+words = token_counter(None)  # no tokenizer here: one token per word or punctuation mark
+
+
+def chunk(document, text, link=None, title="Notes", index=0):
+    return RetrievedChunk(
+        chunk_id=uuid.uuid4(),
+        document_id=document,
+        content=text,
+        author_id=uuid.uuid4(),
+        author_full_name="Jiwon Ashby",
+        platform="local",
+        category="articles",
+        chunk_index=index,
+        title=title,
+        link=link,
+    )
+
+
+DOC_A, DOC_B = uuid.uuid4(), uuid.uuid4()
+CHUNKS = [
+    chunk(DOC_A, "On identifier queries BM25 recall@10 was 0.93 and dense retrieval was 0.41 in my experiment."),
+    chunk(DOC_B, "I cache LLM calls at temperature 0. On identifier queries BM25 recall@10 stayed at 0.93 cached."),
+]
+QUESTION = "What was the BM25 recall@10 on identifier queries?"
+
+
+def test_a_quoted_answer_keeps_whole_quotes_within_max_tokens_and_counts_them():
+    full = quoted_answer(QUESTION, CHUNKS, words)
+    assert full.text == extractive_answer(QUESTION, CHUNKS) and full.finish_reason == "stop"
+    assert full.completion_tokens == words(full.text) and full.prompt_tokens == 0
+    first = full.text[: full.text.index("[1]") + 3]
+    assert "[2]" in full.text  # two quotes, one per document
+
+    one = quoted_answer(QUESTION, CHUNKS, words, max_tokens=words(first))
+    assert one.text == first and one.finish_reason == "length"
+
+    cut = quoted_answer(QUESTION, CHUNKS, words, max_tokens=9)
+    assert cut.text.endswith(" … [1]") and cut.completion_tokens <= 9 and cut.finish_reason == "length"
+    assert first.startswith(cut.text[: -len(" … [1]")])  # the author's words, only cut at the end
+
+    tiny = quoted_answer(QUESTION, CHUNKS, words, max_tokens=1)
+    assert tiny.text == "On" and tiny.completion_tokens == 1
+
+
+def test_nothing_answers_it_in_korean_or_english():
+    assert no_answer("김민준은 무엇을 측정하나요?") == NO_ANSWER_KO
+    assert no_answer("What does Jiwon measure?") == NO_ANSWER
+    assert extractive_answer("축구 경기는 누가 이겼나요?", CHUNKS) == NO_ANSWER_KO
+    assert quoted_answer("Who won the football match?", CHUNKS, words).text == NO_ANSWER
+    assert quoted_answer("고양이는 어디 있나요?", [], words).text == NO_ANSWER_KO
+
+
+def test_the_prompt_names_files_and_numbers_documents_as_the_sources_list():
+    chunks = [
+        chunk(DOC_A, "First part.", link="file:///srv/data/jiwon/notes%20v2.md"),
+        chunk(DOC_B, "Elsewhere.", link="https://blog.example.com/post", title="Post"),
+        chunk(DOC_A, "Second part.", link="file:///srv/data/jiwon/notes%20v2.md", index=1),
+    ]
+    context = format_context(chunks)
+    assert "/srv/" not in context and "file:" not in context
+    assert context.count("[1] Notes (notes v2.md)") == 2 and "[2] Post (https://blog.example.com/post)" in context
+    assert "[3]" not in context
