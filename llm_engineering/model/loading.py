@@ -257,8 +257,8 @@ def pick_dtype(device: str, dtype=None):
 
 
 def inference_threads() -> int:
-    """Threads for generation and embedding: ``INFERENCE_THREADS`` when set, else every core this
-    process may use, less the cores other work keeps busy (the 1-minute load average).
+    """Threads for generation, embedding and training: ``INFERENCE_THREADS`` when set, else every
+    core this process may use, less the cores other work keeps busy (:func:`busy_cores`).
 
     Threads that wait on a core another process holds stall the whole step: on 2 cores with one
     busy, 2 torch threads generate several times slower, 1 thread only about twice as slow.
@@ -267,8 +267,36 @@ def inference_threads() -> int:
     if settings.INFERENCE_THREADS:
         return settings.INFERENCE_THREADS
     cores = usable_cores()
-    busy = int(os.getloadavg()[0] + 0.5) if hasattr(os, "getloadavg") else 0
-    return max(1, min(cores, cores - busy))
+    return max(1, min(cores, cores - int(busy_cores() + 0.5)))
+
+
+def busy_cores(sample_s: float = 0.3) -> float:
+    """Cores other processes keep busy now: the machine's CPU time over ``sample_s`` seconds (from
+    ``/proc/stat``), less this process's own; the 1-minute load average where ``/proc/stat`` is missing.
+
+    The load average lags: a minute after the main job's previous stage ended it still counts that
+    stage's threads, and a stage sized by it ran on one core of an idle machine.
+    """
+    import time
+
+    def machine_times() -> tuple[int, int]:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = [int(x) for x in stat.readline().split()[1:]]
+        return sum(fields[:8]), fields[3] + fields[4]  # all time (less guest, counted in user), idle + iowait
+
+    try:
+        total, idle = machine_times()
+    except (OSError, ValueError, IndexError):
+        return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    own, started = time.process_time(), time.perf_counter()
+    time.sleep(sample_s)
+    total_after, idle_after = machine_times()
+    own, elapsed = time.process_time() - own, time.perf_counter() - started
+    spent = total_after - total
+    if spent <= 0:
+        return 0.0
+    cores = os.cpu_count() or 1
+    return max(0.0, cores * (spent - (idle_after - idle)) / spent - own / elapsed)
 
 
 def usable_cores() -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -300,3 +301,22 @@ def test_unchanged_datasets_and_config_reuse_the_newest_version(monkeypatch, tmp
     monkeypatch.setenv("TRAINING_FORCE", "true")
     get_settings.cache_clear()
     assert unchanged_version(fingerprint) is None
+
+
+def test_busy_cores_counts_a_process_that_started_spinning_just_now():
+    """Threads are sized from what keeps cores busy now: a process spinning for a fraction of a second
+    counts as a busy core (the 1-minute load average would barely have moved)."""
+    import subprocess
+    import sys
+    import time
+
+    from llm_engineering.model.loading import busy_cores, usable_cores
+
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.2)
+        assert 0.7 <= busy_cores() <= (os.cpu_count() or 1)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert 1 <= usable_cores() <= (os.cpu_count() or 1)
