@@ -276,7 +276,7 @@ def load_settings(**overrides) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg'].removeprefix('Value error, ')}"
             for err in exc.errors(include_input=False, include_url=False)
         )
         raise ConfigurationError(f"Invalid settings (environment or .env): {problems}. See .env.example.") from None

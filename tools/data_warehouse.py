@@ -1,8 +1,8 @@
 """Export the document warehouse to JSON files, or import such files back.
 
-The format is the book's: one ``<ClassName>.json`` per document class (UserDocument,
-ArticleDocument, PostDocument, RepositoryDocument), each a list of objects with an ``_id``.
-Import is idempotent and validates every file before writing anything.
+The format is the book's: one file per document class, named after it (UserDocument.json,
+ArticleDocument.json, PostDocument.json, RepositoryDocument.json), each a list of objects with an
+_id. Import is idempotent and validates every file before writing anything.
 """
 
 from __future__ import annotations
@@ -12,38 +12,36 @@ from pathlib import Path
 
 import typer
 
-from llm_engineering.infrastructure.log import logging_callback
+from tools._cli import command_line, fail
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-app.callback()(logging_callback)  # LOG_LEVEL for every command
+app = command_line(__doc__)
 DEFAULT_DIR = Path("data/warehouse_export")
-
-
-def _fail(exc: Exception) -> None:
-    typer.secho(f"error: {exc}", fg="red", err=True)
-    raise typer.Exit(2)
 
 
 @app.command("export")
 def export_cmd(
-    directory: Path = typer.Option(DEFAULT_DIR, "--dir", "-d", help="Folder to write <ClassName>.json files into."),
+    directory: Path = typer.Option(
+        DEFAULT_DIR, "--dir", "-d", metavar="DIR", help="Folder to write the ClassName.json files into."
+    ),
 ) -> None:
-    """Write every warehouse collection to DIR/<ClassName>.json."""
+    """Write every warehouse collection to DIR/ClassName.json."""
     from llm_engineering.application.warehouse import export_warehouse
     from llm_engineering.exceptions import LLMTwinError
 
     try:
         counts = export_warehouse(directory)
     except (LLMTwinError, OSError) as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(json.dumps({"exported": counts, "dir": str(directory)}))
 
 
 @app.command("import")
 def import_cmd(
-    directory: Path = typer.Option(DEFAULT_DIR, "--dir", "-d", help="Folder holding <ClassName>.json files."),
+    directory: Path = typer.Option(
+        DEFAULT_DIR, "--dir", "-d", metavar="DIR", help="Folder holding the ClassName.json files."
+    ),
 ) -> None:
-    """Import DIR/<ClassName>.json files; importing twice leaves the same counts."""
+    """Import DIR/ClassName.json files; importing twice changes nothing."""
     from llm_engineering.application.warehouse import import_warehouse
     from llm_engineering.domain.base.nosql import DOCUMENT_CLASSES
     from llm_engineering.exceptions import LLMTwinError
@@ -51,7 +49,7 @@ def import_cmd(
     try:
         report = import_warehouse(directory)
     except (LLMTwinError, OSError) as exc:
-        _fail(exc)
+        fail(exc)
     totals = {name: cls.count() for name, cls in sorted(DOCUMENT_CLASSES.items())}
     typer.echo(
         json.dumps(

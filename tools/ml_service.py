@@ -1,8 +1,11 @@
 """Run the inference service, or send it a question.
 
-``serve`` starts the FastAPI app with uvicorn (chat page on /, OpenAI-compatible API on /v1).
-``call`` posts a question to a running service's ``/rag`` and prints the answer and sources.
-Qdrant local mode lets one process open its folder at a time: stop the service before running a
+serve: starts the FastAPI app with uvicorn (the chat page on /, an OpenAI-compatible API on /v1).
+
+call: posts a question to a running service's /rag endpoint and prints the answer and its sources
+(JSON with --json).
+
+Qdrant's local mode lets one process open its folder at a time: stop the service before running a
 pipeline that writes vectors, or use a Qdrant server (QDRANT_URL).
 """
 
@@ -12,16 +15,15 @@ import json
 
 import typer
 
-from llm_engineering.infrastructure.log import logging_callback
+from tools._cli import answer_text, command_line, fail
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-app.callback()(logging_callback)  # LOG_LEVEL for every command
+app = command_line(__doc__)
 
 
 @app.command()
 def serve(
-    host: str = typer.Option("", "--host", help="Interface (default SERVICE_HOST)."),
-    port: int = typer.Option(0, "--port", min=0, max=65535, help="Port (default SERVICE_PORT)."),
+    host: str = typer.Option("", "--host", metavar="HOST", help="Interface (default SERVICE_HOST)."),
+    port: int = typer.Option(0, "--port", min=0, max=65535, metavar="PORT", help="Port (default SERVICE_PORT)."),
     warmup: bool = typer.Option(True, "--warmup/--no-warmup", help="Load the models before taking requests."),
 ) -> None:
     """Serve the twin with uvicorn."""
@@ -39,8 +41,7 @@ def serve(
             torch.set_num_threads(settings.TORCH_NUM_THREADS)
         application = create_app(settings, warmup=warmup)
     except LLMTwinError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
+        fail(exc)
     uvicorn.run(
         application,
         host=host or settings.SERVICE_HOST,
@@ -52,14 +53,17 @@ def serve(
 
 @app.command()
 def call(
-    question: str = typer.Argument(..., help="The question."),
-    url: str = typer.Option("", "--url", help="Service URL (default SERVICE_URL or http://SERVICE_HOST:SERVICE_PORT)."),
-    k: int = typer.Option(0, "--k", min=0, help="Chunks of context (0: the service's default)."),
-    author: str = typer.Option("", "--author", help="Only this author's writing."),
-    max_tokens: int = typer.Option(0, "--max-tokens", min=0, help="0: the service's default."),
-    timeout: float = typer.Option(300.0, "--timeout", help="Seconds to wait for the answer."),
+    question: str = typer.Argument(..., metavar="QUESTION", help="The question."),
+    url: str = typer.Option(
+        "", "--url", metavar="URL", help="Service URL (default SERVICE_URL or http://SERVICE_HOST:SERVICE_PORT)."
+    ),
+    k: int = typer.Option(0, "--k", min=0, metavar="N", help="Chunks of context (0: the service's default)."),
+    author: str = typer.Option("", "--author", metavar="NAME", help="Only this author's writing."),
+    max_tokens: int = typer.Option(0, "--max-tokens", min=0, metavar="N", help="Longest answer (0: the service's)."),
+    timeout: float = typer.Option(300.0, "--timeout", metavar="SECONDS", help="Seconds to wait for the answer."),
+    as_json: bool = typer.Option(False, "--json", help="Print the service's JSON reply as it came."),
 ) -> None:
-    """Ask a running service (POST /rag); prints its JSON answer."""
+    """Ask a running service (POST /rag); prints the answer and its sources."""
     import httpx
 
     from llm_engineering.settings import get_settings
@@ -77,13 +81,10 @@ def call(
     try:
         response = httpx.post(f"{base}/rag", json=payload, headers=headers, timeout=timeout)
     except httpx.HTTPError as exc:
-        typer.secho(
-            f"error: cannot reach the service at {base} ({type(exc).__name__}); start it with "
-            "'python -m tools.ml_service serve'",
-            fg="red",
-            err=True,
+        fail(
+            f"cannot reach the service at {base} ({type(exc).__name__}); start it with "
+            "'python -m tools.ml_service serve'"
         )
-        raise typer.Exit(2) from None
     try:
         body = response.json()
     except ValueError:
@@ -91,7 +92,10 @@ def call(
     if response.status_code >= 400:
         typer.secho(f"error {response.status_code}: {body.get('error', {}).get('message', body)}", fg="red", err=True)
         raise typer.Exit(1)
-    typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
+    if as_json:
+        typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(answer_text(body.get("answer", ""), body.get("sources") or [], body.get("author")))
 
 
 if __name__ == "__main__":

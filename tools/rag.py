@@ -1,8 +1,10 @@
 """Ask the twin from the terminal, or measure retrieval quality on a question set.
 
-``ask`` retrieves context from the embedded collections and answers with the configured LLM;
-``evaluate`` prints recall@k, MRR and evidence@k as JSON for a JSON-lines file of questions with
-the link of the document that answers each (optional ``evidence`` phrase and ``author``).
+ask: retrieves context from the embedded collections and answers with the configured LLM; prints
+the answer and its sources (JSON with --json).
+
+evaluate: prints recall@k, MRR and evidence@k as JSON for a JSON-lines file of questions, each with
+the link of the document that answers it (and optionally an evidence phrase and an author).
 """
 
 from __future__ import annotations
@@ -12,36 +14,34 @@ from pathlib import Path
 
 import typer
 
-from llm_engineering.infrastructure.log import logging_callback
+from tools._cli import answer_text, command_line, fail
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-app.callback()(logging_callback)  # LOG_LEVEL for every command
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg="red", err=True)
-    raise typer.Exit(2)
+app = command_line(__doc__)
 
 
 def _ks(text: str) -> list[int]:
     try:
         ks = sorted({int(part) for part in text.split(",") if part.strip()})
     except ValueError:
-        _fail(f"--k must be comma-separated integers, not {text!r}")
+        fail(f"--k must be comma-separated integers, not {text!r}")
     if not ks or ks[0] < 1:
-        _fail("--k needs positive integers")
+        fail("--k needs positive integers")
     return ks
 
 
 @app.command()
 def ask(
-    question: str = typer.Argument(..., help="The question."),
-    k: int = typer.Option(0, "--k", min=0, help="Chunks of context (0: RAG_TOP_K)."),
-    author: str = typer.Option("", "--author", help="Only this author's writing (a known author's name)."),
-    max_tokens: int = typer.Option(256, "--max-tokens", min=1),
+    question: str = typer.Argument(..., metavar="QUESTION", help="The question."),
+    k: int = typer.Option(0, "--k", min=0, metavar="N", help="Chunks of context (0: RAG_TOP_K)."),
+    author: str = typer.Option("", "--author", metavar="NAME", help="Only this author's writing (a known author)."),
+    max_tokens: int = typer.Option(256, "--max-tokens", min=1, metavar="N", help="Longest answer, in tokens."),
     show_prompt: bool = typer.Option(False, "--show-prompt", help="Print the rendered prompt too."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (answer, author, sources, usage, timings)."),
 ) -> None:
-    """Answer QUESTION with retrieved context; prints JSON (answer, sources, timings)."""
+    """Answer QUESTION from the author's writing, with its sources.
+
+    Prints the answer, then one line per source document; --json prints everything as JSON.
+    """
     from llm_engineering.application.rag import TwinRAG, UnknownAuthorError
     from llm_engineering.exceptions import LLMTwinError
     from llm_engineering.infrastructure.llm import LLMError
@@ -50,7 +50,7 @@ def ask(
     try:
         result = rag.answer(question, k=k or None, author=author or None, max_tokens=max_tokens)
     except (UnknownAuthorError, LLMError, LLMTwinError, ValueError) as exc:
-        _fail(str(exc))
+        fail(exc)
     output = {
         "answer": result.answer,
         "author": result.prepared.retrieval.query.author_full_name if result.prepared.retrieval else None,
@@ -60,16 +60,29 @@ def ask(
     }
     if show_prompt:
         output["prompt"] = rag.llm.render_prompt(result.prepared.messages)
-    typer.echo(json.dumps(output, ensure_ascii=False, indent=2))
+    if as_json:
+        typer.echo(json.dumps(output, ensure_ascii=False, indent=2))
+        return
+    if show_prompt:
+        typer.echo(f"--- prompt ---\n{output['prompt']}\n--- answer ---")
+    typer.echo(answer_text(output["answer"], output["sources"], output["author"]))
 
 
 @app.command()
 def evaluate(
-    qa: Path = typer.Option(..., "--qa", help="JSON lines: question, link, [evidence], [author]."),
-    k: str = typer.Option("1,3,5,10", "--k", help="Cut-offs, comma-separated."),
-    mode: str = typer.Option("hybrid", "--mode", help="hybrid, dense or lexical."),
+    qa: Path = typer.Option(
+        ...,
+        "--qa",
+        metavar="FILE",
+        help="JSON lines, one question per line: question, link, and optionally evidence and author.",
+    ),
+    k: str = typer.Option("1,3,5,10", "--k", metavar="K,K,...", help="Cut-offs, comma-separated."),
+    mode: str = typer.Option("hybrid", "--mode", metavar="MODE", help="hybrid, dense or lexical."),
 ) -> None:
-    """Retrieval quality on QA: recall@k over distinct documents, MRR, evidence@k (JSON)."""
+    """Retrieval quality on a question set, as JSON.
+
+    Recall@k over distinct documents, MRR, and evidence@k (the evidence phrase within the top k).
+    """
     from llm_engineering.application.rag import ContextRetriever, RetrievalConfig, evaluate, load_qa
     from llm_engineering.application.rag.evaluation import QAFileError
     from llm_engineering.exceptions import LLMTwinError
@@ -80,7 +93,7 @@ def evaluate(
         retriever = ContextRetriever(RetrievalConfig.from_settings(mode=mode))
         report = evaluate(rows, ks, retriever)
     except (QAFileError, LLMTwinError, ValueError) as exc:
-        _fail(str(exc))
+        fail(exc)
     report["mode"] = mode
     typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
 

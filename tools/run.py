@@ -1,8 +1,9 @@
 """Run LLM Twin's ZenML pipelines.
 
-Each pipeline lives in ``pipelines/<name>.py`` as a ZenML ``@pipeline`` function of the same
-name, and reads its parameters from ``configs/<name>.yaml`` unless ``--config`` says otherwise.
-``end-to-end`` runs the main job: the stages listed in ``configs/end_to_end.yaml``, in order.
+Each pipeline lives in pipelines/NAME.py as a ZenML pipeline function of the same name, and reads
+its run configuration and parameters from configs/NAME.yaml unless --config names another file.
+end-to-end runs the main job: the stages listed in configs/end_to_end.yaml, in order. Names may be
+written with hyphens or underscores (end_to_end, digital-data-etl).
 """
 
 from __future__ import annotations
@@ -13,13 +14,34 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+from tools._cli import command_line, fail
+
+app = command_line(__doc__, log_level=False)  # a single command: it applies LOG_LEVEL itself
 ROOT = Path(__file__).resolve().parent.parent
 END_TO_END = "end-to-end"
+STAGE_KEYS = ("pipeline", "config", "overrides")
 
 
 def available_pipelines() -> list[str]:
     return sorted(p.stem for p in (ROOT / "pipelines").glob("*.py") if not p.stem.startswith("_"))
+
+
+def pipeline_name(name: str) -> str:
+    """``name`` as the runner knows it: a pipeline module's name, or ``end-to-end`` for the main job;
+    hyphens and underscores are the same, case does not matter. Anything else is refused with the
+    accepted names."""
+    from llm_engineering.exceptions import ConfigurationError
+
+    key = name.strip().lower().replace("-", "_")
+    if key == END_TO_END.replace("-", "_"):
+        return END_TO_END
+    if key in available_pipelines():
+        return key
+    raise ConfigurationError(f"unknown pipeline {name!r}; choose one of: {', '.join(_choices())}")
+
+
+def _choices() -> list[str]:
+    return [END_TO_END, *available_pipelines()]
 
 
 def _stages(config: Path) -> list[dict]:
@@ -36,6 +58,7 @@ def _stages(config: Path) -> list[dict]:
     for i, stage in enumerate(stages):
         if not isinstance(stage, dict) or stage.get("pipeline") not in available_pipelines():
             raise ConfigurationError(f"{config}: stage {i} names no known pipeline ({stage!r})")
+        _refuse_unknown(f"{config}: stage {i} ({stage['pipeline']})", "key", stage, STAGE_KEYS)
         path = ROOT / stage.get("config", f"configs/{stage['pipeline']}.yaml")
         if not path.is_file():
             raise ConfigurationError(f"{config}: stage {i} config {path} does not exist")
@@ -132,27 +155,57 @@ def _gate_verdict(report: Path | None) -> str | None:
     return f"{gate.get('status', 'unknown')} — {gate.get('message', '')}" if gate else None
 
 
-def _check_parameters(name: str, pipeline, config: Path) -> None:
-    """Refuse ``parameters:`` the pipeline does not take, naming them and the ones it accepts."""
-    import inspect
+def _refuse_unknown(where: str, noun: str, mapping: dict, accepted, suffix: str = "") -> None:
+    """One line naming the keys of ``mapping`` that are not ``accepted`` (with the nearest accepted
+    name when one is close: a typo), then every accepted name."""
+    import difflib
 
+    from llm_engineering.exceptions import ConfigurationError
+
+    accepted = [str(name) for name in accepted]
+    unknown = [str(key) for key in mapping if str(key) not in accepted]
+    if not unknown:
+        return
+    named = []
+    for key in unknown:
+        near = difflib.get_close_matches(key, accepted, n=1)
+        named.append(f"{key} (did you mean {near[0]}?)" if near else key)
+    plural = "s" if len(unknown) > 1 else ""
+    raise ConfigurationError(
+        f"{where}: unknown {noun}{plural} {', '.join(named)}{suffix}; accepted: {', '.join(accepted)}"
+    )
+
+
+def _read_config(config: Path) -> dict:
+    """The run configuration in ``config``; a key ZenML's run configuration does not have (which
+    ZenML itself would silently ignore) is refused with the accepted keys."""
     import yaml
+    from zenml.config.pipeline_run_configuration import PipelineRunConfiguration
 
     from llm_engineering.exceptions import ConfigurationError
 
     try:
-        parameters = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("parameters") or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError) as exc:
+        content = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigurationError(f"cannot read {config}: {exc}") from None
+    if not isinstance(content, dict):
+        raise ConfigurationError(f"{config}: a run configuration is a mapping of key: value")
+    fields = PipelineRunConfiguration.model_fields
+    _refuse_unknown(str(config), "key", content, sorted({*fields, *(f.alias for f in fields.values() if f.alias)}))
+    return content
+
+
+def _check_parameters(name: str, pipeline, config: Path) -> None:
+    """Refuse ``parameters:`` the pipeline does not take, naming them and the ones it accepts."""
+    import inspect
+
+    from llm_engineering.exceptions import ConfigurationError
+
+    parameters = _read_config(config).get("parameters") or {}
     if not isinstance(parameters, dict):
         raise ConfigurationError(f"{config}: `parameters:` must be a mapping of name: value")
-    accepted = list(inspect.signature(pipeline.entrypoint).parameters)
-    unknown = [str(key) for key in parameters if key not in accepted]
-    if unknown:
-        raise ConfigurationError(
-            f"{config}: unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} for {name}; "
-            f"accepted: {', '.join(accepted)}"
-        )
+    accepted = inspect.signature(pipeline.entrypoint).parameters
+    _refuse_unknown(str(config), "parameter", parameters, accepted, suffix=f" for {name}")
 
 
 def run_pipeline(name: str, config: Path | None = None, no_cache: bool = False, run_name: str | None = None):
@@ -160,8 +213,9 @@ def run_pipeline(name: str, config: Path | None = None, no_cache: bool = False, 
     from llm_engineering.exceptions import ConfigurationError
     from llm_engineering.infrastructure.zenml_env import configure_zenml
 
-    if name not in available_pipelines():
-        raise ConfigurationError(f"unknown pipeline {name!r}; choose one of: {', '.join(available_pipelines())}")
+    name = pipeline_name(name)
+    if name == END_TO_END:
+        raise ConfigurationError(f"{END_TO_END} is the main job, not one pipeline: run it with run_end_to_end()")
     config = config or ROOT / "configs" / f"{name}.yaml"
     if not config.is_file():
         raise ConfigurationError(f"config file {config} does not exist")
@@ -176,22 +230,30 @@ def run_pipeline(name: str, config: Path | None = None, no_cache: bool = False, 
     return pipeline.with_options(**options)()
 
 
-@app.command(epilog="Pipelines: " + ", ".join([*available_pipelines(), END_TO_END]))
+@app.command(epilog="Pipelines: " + ", ".join(_choices()))
 def main(
-    pipeline: str = typer.Argument(..., help="A pipeline in pipelines/ (e.g. digital_data_etl), or end-to-end."),
+    pipeline: str = typer.Argument(
+        ..., metavar="PIPELINE", help="A pipeline's name (listed below), or end-to-end for the main job."
+    ),
     config: Path = typer.Option(
-        None, "--config", "-c", help="YAML run configuration (default configs/<pipeline>.yaml)."
+        None, "--config", "-c", metavar="FILE", help="YAML run configuration (default configs/PIPELINE.yaml)."
     ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Re-run every step instead of reusing cached outputs."),
-    run_name: str = typer.Option(None, help="Name of the ZenML run."),
+    run_name: str = typer.Option(None, "--run-name", metavar="NAME", help="Name of the ZenML run."),
 ) -> None:
-    """Run PIPELINE with its YAML config, or `end-to-end` for the whole main job."""
+    """Run PIPELINE with its YAML config, or end-to-end for the whole main job.
+
+    A pipeline reads its run configuration from configs/PIPELINE.yaml unless --config names another
+    file; end-to-end runs the stages listed in configs/end_to_end.yaml, in order. Hyphens and
+    underscores in names are the same (end_to_end, digital-data-etl).
+    """
     from llm_engineering.exceptions import LLMTwinError
     from llm_engineering.infrastructure.log import configure_logging, heartbeat
 
     started = time.perf_counter()
     try:
         configure_logging()
+        pipeline = pipeline_name(pipeline)
         if pipeline == END_TO_END:
             timings = run_end_to_end(config, no_cache)
         else:
@@ -199,11 +261,9 @@ def main(
                 run = run_pipeline(pipeline, config, no_cache, run_name)
             timings = [(pipeline, time.perf_counter() - started, str(getattr(run, "status", "completed")))]
     except LLMTwinError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
+        fail(exc)
     except Exception as exc:  # a step failed: ZenML has logged its details above
-        typer.secho(f"error: {pipeline} failed: {type(exc).__name__}: {exc}", fg="red", err=True)
-        raise typer.Exit(1) from None
+        fail(f"{pipeline} failed: {type(exc).__name__}: {exc}", 1)
     for name, seconds, status in timings:
         typer.echo(f"{name:<32} {_state(status):<10} {seconds:8.1f}s")
     typer.echo(f"{'total':<32} {'':<10} {time.perf_counter() - started:8.1f}s")

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+from tools._cli import command_line, fail
+
+app = command_line(__doc__)
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -27,21 +29,25 @@ def _announce(url: str) -> None:
 
 @app.command()
 def up(
-    port: int = typer.Option(8237, "--port", min=1, max=65535, help="TCP port on 127.0.0.1."),
+    port: int = typer.Option(8237, "--port", min=1, max=65535, metavar="PORT", help="TCP port on 127.0.0.1."),
     blocking: bool = typer.Option(False, "--blocking", help="Run in this terminal until Ctrl+C instead of a daemon."),
     connect: bool = typer.Option(
         False,
         "--connect",
-        help="Also route this project's ZenML client through the server (`zenml login --local`).",
+        help="Also route this project's ZenML client through the server (as zenml login --local does).",
     ),
-    timeout: float = typer.Option(60.0, "--timeout", min=1, help="Seconds to wait for the server to answer."),
+    timeout: float = typer.Option(
+        60.0, "--timeout", min=1, metavar="SECONDS", help="Seconds to wait for the server to answer."
+    ),
 ) -> None:
-    """Start the dashboard (or reuse the running one) and print the URL of its runs page."""
+    """Start the dashboard (or reuse a running one) and print its URL.
+
+    The URL opens the list of pipeline runs.
+    """
     from llm_engineering.infrastructure.zenml_dashboard import DashboardError, serve_dashboard_blocking, start_dashboard
 
     if blocking and connect:
-        typer.secho("error: --connect needs the background server; leave out --blocking", fg="red", err=True)
-        raise typer.Exit(2)
+        fail("--connect needs the background server; leave out --blocking")
     _configure()
     try:
         if blocking:
@@ -50,27 +56,28 @@ def up(
         else:
             start_dashboard(port=port, connect=connect, timeout_s=timeout, on_ready=_announce)
     except DashboardError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
+        fail(exc)
 
 
 @app.command()
 def down() -> None:
-    """Stop the dashboard and point the ZenML client back at the local store."""
+    """Stop the dashboard; the ZenML client uses the local store again."""
     from llm_engineering.infrastructure.zenml_dashboard import DashboardError, stop_dashboard
 
     _configure()
     try:
         stopped = stop_dashboard()
     except DashboardError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
+        fail(exc)
     typer.echo("ZenML dashboard stopped" if stopped else "no local ZenML dashboard was running")
 
 
 @app.command()
 def status() -> None:
-    """Say whether the dashboard runs, where, and where ZenML keeps its state (exit 1: not running)."""
+    """Say whether the dashboard runs and where ZenML keeps its state.
+
+    Exits with status 1 when the dashboard is not running.
+    """
     import os
 
     from llm_engineering.infrastructure.zenml_dashboard import dashboard_status
@@ -82,7 +89,7 @@ def status() -> None:
         typer.echo(f"ZenML dashboard: {state.runs_url}")
         typer.echo("client: " + ("through the dashboard server" if state.client_connected else "local store"))
     else:
-        typer.echo("ZenML dashboard: not running (start it with `python -m tools.zenml_server up`)")
+        typer.echo("ZenML dashboard: not running (start it with: python -m tools.zenml_server up)")
         raise typer.Exit(1)
 
 

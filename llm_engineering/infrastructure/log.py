@@ -1,9 +1,11 @@
 """What the user sees while a job runs: log level, library warnings and progress on long loops.
 
 ``configure_logging()`` is called once by each command-line entry point (nothing happens at import):
-loguru prints INFO and above by default (``LOG_LEVEL=DEBUG`` shows the details), and warnings that
-only a library's own developers can act on (``FutureWarning``, ``DeprecationWarning`` and a few
-known ``UserWarning`` texts) are hidden unless the level is DEBUG or lower.
+loguru prints INFO and above by default (``LOG_LEVEL=DEBUG`` shows the details). Unless the level is
+DEBUG or lower, what only a library's own developers can act on is hidden: ``FutureWarning``,
+``DeprecationWarning`` and a few known ``UserWarning`` texts, the progress bars of Hugging Face's
+libraries (loading weights, writing shards, tokenizing a dataset: each over in a second or two) and
+libraries' own debug lines (bm25s sets its logger to DEBUG).
 
 ``progress(total, "what")`` wraps a long loop. On a terminal it draws a tqdm bar (items/s) on
 stderr that keeps its clock moving even while one slow batch runs; elsewhere (CI logs, files) it
@@ -12,6 +14,8 @@ writes a log line at least every ``every_s`` seconds, so a log never stays silen
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 import threading
 import time
@@ -36,6 +40,26 @@ _LIBRARY_USER_WARNINGS = (
     r".*Merge.*LoRA.*",
     r".*`resume_download` is deprecated.*",
 )
+
+
+# Environment switches read by Hugging Face's libraries when they are imported.
+_PROGRESS_BAR_SWITCHES = ("HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS")
+# Libraries whose loggers are set to DEBUG by the library itself; their records reach whatever
+# handler the process has (ZenML's, inside a step).
+_CHATTY_LOGGERS = ("bm25s",)
+
+
+class _LevelFilter(logging.Filter):
+    """Passes records at or above ``level``; attached to a library's logger, it holds even when the
+    library resets that logger's level on import."""
+
+    level = logging.WARNING
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= self.level
+
+
+_library_filter = _LevelFilter()
 
 
 def check_level(value: str) -> str:
@@ -100,11 +124,15 @@ def configure_logging(level: str | None = None) -> str:
     logger.remove()
     logger.add(_write, level=level, format=FORMAT, colorize=sys.stderr.isatty())
     verbose = logger.level(level).no <= logger.level("DEBUG").no
+    _library_filter.level = logging.NOTSET if verbose else logging.WARNING
+    for name in _CHATTY_LOGGERS:
+        logging.getLogger(name).addFilter(_library_filter)  # once: the same filter object
     if not verbose:
         for category in (FutureWarning, DeprecationWarning):
             warnings.filterwarnings("ignore", category=category)
         for text in _LIBRARY_USER_WARNINGS:
             warnings.filterwarnings("ignore", message=text, category=UserWarning)
+        _quiet_library_progress_bars()
         try:  # transformers' own logger repeats advice meant for its developers
             from transformers.utils import logging as hf_logging
 
@@ -112,6 +140,27 @@ def configure_logging(level: str | None = None) -> str:
         except ImportError:
             pass
     return level
+
+
+def _quiet_library_progress_bars() -> None:
+    """No progress bars from huggingface_hub, transformers (it follows huggingface_hub) and datasets;
+    an explicit setting of their environment switches wins."""
+    for name in _PROGRESS_BAR_SWITCHES:
+        os.environ.setdefault(name, "1")
+    if os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1":
+        # libraries imported before this call read the switches already
+        if "huggingface_hub" in sys.modules:
+            from huggingface_hub.utils import disable_progress_bars
+
+            disable_progress_bars()
+        if "transformers" in sys.modules:
+            from transformers.utils.logging import disable_progress_bar
+
+            disable_progress_bar()
+    if os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] == "1" and "datasets" in sys.modules:
+        from datasets.utils.logging import disable_progress_bar
+
+        disable_progress_bar()
 
 
 def logging_callback() -> None:

@@ -65,10 +65,15 @@ def test_call_posts_to_a_running_service(corpus):
     from llm_engineering.infrastructure.api import create_app
 
     with serve_in_thread(create_app(llm=local_llm())) as url:
-        result = run("tools.ml_service", "call", "Which option does Maxime enable?", "--url", url, "--max-tokens", "8")
+        question = ("tools.ml_service", "call", "Which option does Maxime enable?", "--url", url, "--max-tokens", "8")
+        result = run(*question, "--json")
         assert result.returncode == 0, result.stderr
         body = json.loads(result.stdout)
         assert body["answer"] and body["sources"][0]["link"].startswith("https://blog.example.com/maxime/")
+        text = run(*question)  # for a person: the answer, then one line per source document
+        assert text.returncode == 0, text.stderr
+        assert text.stdout.splitlines()[0].strip() and "Sources" in text.stdout
+        assert f"1. {body['sources'][0]['title']} - {body['sources'][0]['link']}" in text.stdout
         too_many = run("tools.ml_service", "call", "x", "--url", url, "--max-tokens", "5000")
         assert too_many.returncode == 1 and "max_tokens" in too_many.stderr
 

@@ -1,6 +1,7 @@
-"""Benchmarks (not tests): ``python -m tools.bench NAME [options]`` prints JSON.
+"""Benchmarks (not tests): python -m tools.bench NAME [options] prints JSON.
 
-Each benchmark is a module ``tools/bench/NAME.py`` with a ``main(argv: list[str]) -> None``.
+Each benchmark is a module tools/bench/NAME.py with a main(argv) function; python -m tools.bench
+NAME --help describes its options.
 """
 
 from __future__ import annotations

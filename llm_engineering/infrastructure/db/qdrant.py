@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 from functools import lru_cache
 
 from llm_engineering.exceptions import StoreUnavailableError
@@ -42,5 +43,17 @@ def build_qdrant_client(settings=None):
 
 @lru_cache(maxsize=1)
 def get_qdrant_client():
-    """The process-wide Qdrant client, opened on first use."""
-    return build_qdrant_client()
+    """The process-wide Qdrant client, opened on first use and closed when the process exits."""
+    client = build_qdrant_client()
+    atexit.unregister(close_qdrant_client)
+    atexit.register(close_qdrant_client)
+    return client
+
+
+def close_qdrant_client() -> None:
+    """Close the process-wide client, if one is open. Registered to run at exit: left to its
+    ``__del__`` during interpreter shutdown, qdrant-client's local mode fails ("Exception ignored …
+    sys.meta_path is None")."""
+    if get_qdrant_client.cache_info().currsize:
+        get_qdrant_client().close()
+    get_qdrant_client.cache_clear()

@@ -1,0 +1,41 @@
+"""What every command line under tools/ shares: plain-text help, the LOG_LEVEL callback, one-line
+errors, and the answer printed as text."""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+import typer
+
+
+def command_line(doc: str | None, log_level: bool = True) -> typer.Typer:
+    """A Typer app whose help is plain text (no markup parsing: square brackets, backticks and
+    asterisks print as written; boolean flags show no value). With ``log_level`` every command first
+    applies ``LOG_LEVEL``."""
+    app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, help=doc)
+    if log_level:
+        from llm_engineering.infrastructure.log import logging_callback
+
+        app.callback()(logging_callback)
+    return app
+
+
+def fail(message: object, code: int = 2) -> NoReturn:
+    """``error: message`` on stderr, one line, and exit ``code`` (2: the request was wrong)."""
+    typer.secho(f"error: {message}", fg="red", err=True)
+    raise typer.Exit(code)
+
+
+def answer_text(answer: str, sources: list[dict[str, Any]], author: str | None = None) -> str:
+    """An answer for a person: the text, then one line per source document (title and link)."""
+    from llm_engineering.application.rag.answer import unique_sources
+
+    lines = [answer.strip() or "(no answer)", ""]
+    documents = unique_sources(sources)
+    heading = "Sources" + (f" (writing by {author})" if author else "")
+    lines.append(f"{heading}:" if documents else f"{heading}: none found")
+    for number, source in enumerate(documents, 1):
+        title = source.get("title") or "(untitled)"
+        link = source.get("link")
+        lines.append(f"  {number}. {title}" + (f" - {link}" if link and link != title else ""))
+    return "\n".join(lines)
