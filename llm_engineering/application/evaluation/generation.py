@@ -79,13 +79,13 @@ def answer_loss(model, tokenizer, messages: Sequence[dict[str, str]], answer: st
         answer_ids = tokenizer(answer + eos, add_special_tokens=False)["input_ids"]
         full_ids = prompt_ids + answer_ids
     ids = torch.tensor([full_ids], device=model.device)
-    labels = ids.clone()
-    labels[0, : len(prompt_ids)] = -100
+    target = ids[0, len(prompt_ids) :]
+    # the output layer only where a prediction is scored: the last prompt position and each answer
+    # position but the final one (the prompt's other logits would be thrown away)
     with torch.no_grad():
-        logits = model(input_ids=ids).logits[0, :-1].float()
-    target = labels[0, 1:]
-    loss = torch.nn.functional.cross_entropy(logits, target, ignore_index=-100, reduction="sum")
-    return float(loss.item()), int((target != -100).sum().item())
+        logits = model(input_ids=ids, logits_to_keep=len(target) + 1).logits[0, :-1].float()
+    loss = torch.nn.functional.cross_entropy(logits, target, reduction="sum")
+    return float(loss.item()), len(target)
 
 
 def generate_batch(
