@@ -8,6 +8,7 @@ from typing import Any
 from zenml import pipeline
 
 from llm_engineering.application.etl import validate_etl_parameters
+from pipelines._flow import name_run
 from steps.etl import crawl_links, get_or_create_user
 
 
@@ -21,5 +22,6 @@ def digital_data_etl(
 ) -> None:
     # Typed loosely so a bad config reaches this check and gets a message that says what to fix.
     user_full_name, links = validate_etl_parameters(user_full_name, links)
+    name_run(f"etl {user_full_name}"[:40])
     user = get_or_create_user(user_full_name)
     crawl_links(user=user, links=links, force=force, allow_local_files=allow_local_files, max_workers=max_workers)

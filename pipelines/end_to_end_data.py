@@ -9,6 +9,7 @@ from zenml import pipeline
 
 from llm_engineering.application.etl import validate_etl_parameters
 from llm_engineering.exceptions import ConfigurationError
+from pipelines._flow import name_run
 from pipelines.feature_engineering import add_feature_steps, feature_config
 from steps.etl import crawl_links, get_or_create_user
 
@@ -30,6 +31,7 @@ def end_to_end_data(
         raise ConfigurationError(
             "end_to_end_data needs parameters.author_links: a list of {user_full_name: ..., links: [...]}"
         )
+    name_run("etl + features")
     names, crawls = [], []
     for i, entry in enumerate(author_links):
         if not isinstance(entry, dict):

@@ -9,6 +9,7 @@ from typing import Any
 from zenml import pipeline
 from zenml.enums import ExecutionMode
 
+from pipelines._flow import name_run
 from steps.export.export_artifacts import check_artifact_names, export_artifacts_to_json
 from steps.export.serialize import validate_export_parameters
 
@@ -18,5 +19,6 @@ from steps.export.serialize import validate_export_parameters
 def export_artifact_to_json(artifact_names: Any = None, output_dir: Any = "output") -> None:
     # Checked before any step runs, so a typo stops at once with the list of names that exist.
     artifact_names, output_dir = validate_export_parameters(artifact_names, output_dir)
+    name_run("export")
     check_artifact_names(artifact_names)
     export_artifacts_to_json(artifact_names=artifact_names, output_dir=output_dir)

@@ -9,6 +9,7 @@ from typing import Any
 from zenml import pipeline
 
 from llm_engineering.application.preprocessing.features import FeatureConfig
+from pipelines._flow import name_run
 from steps.feature_engineering import chunk_embed_load, clean_documents, query_data_warehouse
 
 
@@ -37,6 +38,7 @@ def feature_engineering(
         batch_size=batch_size,
         show_progress=show_progress,
     )
+    name_run("features")
     add_feature_steps(config)
 
 

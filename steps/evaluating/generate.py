@@ -10,7 +10,11 @@ from llm_engineering.application.evaluation.samples import EvalSample
 
 
 @step(enable_cache=False)
-def generate_answers(config: dict[str, Any], samples: list[EvalSample]) -> Annotated[list[ModelRun], "model_runs"]:
+def generate_answers(
+    config: dict[str, Any], samples: list[EvalSample], model_version: str | None = None
+) -> Annotated[list[ModelRun], "model_runs"]:
+    # ``model_version``: the evaluated registry version's ZenML artifact (from the training run), an input
+    # for the run graph; the configured model ids are what is loaded.
     runs = run_models(load_config(config), samples)
     metadata = {}
     for run in runs:

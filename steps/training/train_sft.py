@@ -2,6 +2,7 @@
 
 from typing import Annotated, Any
 
+from datasets import DatasetDict
 from zenml import log_metadata, step
 
 from llm_engineering.model.finetuning.data import find_dataset
@@ -9,7 +10,10 @@ from llm_engineering.model.finetuning.twin import TrainingConfig, sft_stage
 
 
 @step(enable_cache=False)
-def train_sft(instruct_dataset: str = "", training: dict[str, Any] | None = None) -> Annotated[dict, "sft_result"]:
+def train_sft(
+    instruct_dataset: str = "", training: dict[str, Any] | None = None, instruct_datasets: DatasetDict | None = None
+) -> Annotated[dict, "sft_result"]:
+    # ``instruct_datasets``: the dataset's ZenML artifact, an input for the run graph; the folder is what is read.
     config = TrainingConfig.from_dict(training)
     result = sft_stage(find_dataset(instruct_dataset, "instruct"), config)
     metrics = result.metrics
