@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,9 +44,14 @@ class Settings(BaseSettings):
     DATABASE_TIMEOUT_S: float = Field(5.0, gt=0, description="Connect timeout for MongoDB.")
 
     # --- vector store ----------------------------------------------------------------------
-    QDRANT_URL: str = Field("", description="Empty: Qdrant local mode in DATA_DIR/qdrant.")
+    QDRANT_URL: str = Field("", description="Empty: the embedded store in DATA_DIR/qdrant (QDRANT_EMBEDDED).")
     QDRANT_API_KEY: SecretStr | None = None
     QDRANT_PATH: Path | None = Field(None, description="Local-mode folder (default DATA_DIR/qdrant).")
+    QDRANT_EMBEDDED: Literal["edge", "local"] = Field(
+        "edge",
+        description="Embedded store without QDRANT_URL: edge (Qdrant's engine in-process, qdrant-edge-py) "
+        "or local (qdrant-client's local mode, every point in Python objects; ':memory:' paths always use it).",
+    )
 
     # --- models ----------------------------------------------------------------------------
     EMBEDDING_MODEL_ID: str = Field(

@@ -42,15 +42,20 @@ def rankings() -> dict:
     return out
 
 
-def test_local_folder_and_memory_mode_rank_alike(monkeypatch):
+@pytest.mark.parametrize("engine", ["edge", "local"])
+def test_embedded_store_and_memory_mode_rank_alike(monkeypatch, engine):
+    """The embedded default (Qdrant Edge) and qdrant-client's local mode return exactly what
+    qdrant-client's memory mode returns (Qdrant's Query API semantics) for every mode."""
+    monkeypatch.setenv("QDRANT_EMBEDDED", engine)
+    reset_factories()
     load_fixture_corpus()
-    local = rankings()
+    embedded = rankings()
     monkeypatch.setenv("QDRANT_PATH", ":memory:")
     reset_factories()
     load_fixture_corpus()
     memory = rankings()
-    assert all(local.values())
-    assert memory == local
+    assert all(embedded.values())
+    assert memory == embedded
 
 
 @pytest.mark.parametrize("mode", ["dense", "lexical"])
@@ -124,8 +129,28 @@ def _downgrade_to_the_previous_layout() -> int:
     return len(chunks)
 
 
-def test_a_collection_of_the_previous_layout_is_rebuilt_once():
+def _rebuilt_once(run) -> list[str]:
+    """Run the feature pipeline twice; the warnings of the first run (the second must do nothing)."""
+    messages: list[str] = []
+    sink = logger.add(lambda m: messages.append(m.record["message"]), level="WARNING")
+    try:
+        first = run()
+    finally:
+        logger.remove(sink)
+    second = run()
+    assert first.total("documents_processed") == 1 and second.total("documents_processed") == 0
+    assert second.total("chunks_deleted") == 0
+    return messages
+
+
+@pytest.mark.parametrize("engine", ["local", "edge"])
+def test_collections_of_the_previous_layout_are_rebuilt_once(monkeypatch, engine):
+    """The previous version kept collections in qdrant-client's local mode with one unnamed dense
+    vector. Kept on that engine, the collection is rebuilt in place; with the embedded default
+    (Qdrant Edge) the pipeline rebuilds everything in the new store. Each says so once."""
     embedder = get_embedder()
+    monkeypatch.setenv("QDRANT_EMBEDDED", "local")
+    reset_factories()
     user = UserDocument.get_or_create_by_name("Ana Souza")
     _article(user, "Gardening", "Tomatoes want sun, water at the roots and a stake to climb.", "https://a.example/1")
     run_feature_engineering(embedder=embedder)
@@ -134,16 +159,14 @@ def test_a_collection_of_the_previous_layout_is_rebuilt_once():
     with pytest.raises(OutdatedCollectionError, match="run the feature pipeline"):
         retriever().search("tomatoes", k=1)
 
-    messages: list[str] = []
-    sink = logger.add(lambda m: messages.append(m.record["message"]), level="WARNING")
-    try:
-        first = run_feature_engineering(embedder=embedder)
-        second = run_feature_engineering(embedder=embedder)
-    finally:
-        logger.remove(sink)
-    rebuilt = [m for m in messages if "rebuilding the collection" in m]
-    assert len(rebuilt) == 1 and "earlier version" in rebuilt[0] and "embedded_articles" in rebuilt[0]
-    assert first.total("documents_processed") == 1 and second.total("documents_processed") == 0
+    monkeypatch.setenv("QDRANT_EMBEDDED", engine)
+    reset_factories()
+    messages = _rebuilt_once(lambda: run_feature_engineering(embedder=embedder))
+    if engine == "local":
+        rebuilt = [m for m in messages if "rebuilding the collection" in m]
+        assert len(rebuilt) == 1 and "earlier version" in rebuilt[0] and "embedded_articles" in rebuilt[0]
+    else:
+        assert len(messages) == 1 and "earlier versions used" in messages[0] and "Qdrant Edge" in messages[0]
     assert EmbeddedArticleChunk.layout() == (384, True) and EmbeddedArticleChunk.count() == chunks
     assert "Tomatoes" in retriever("lexical").search("tomatoes", k=1)[0].content
 

@@ -1,4 +1,6 @@
-"""Qdrant client factory: local mode in a folder by default, a server when QDRANT_URL is set."""
+"""Qdrant client factory: the embedded store in a folder by default (Qdrant Edge, or qdrant-client's
+local mode with ``QDRANT_EMBEDDED=local``), memory mode for ``QDRANT_PATH=:memory:``, a server when
+QDRANT_URL is set."""
 
 from __future__ import annotations
 
@@ -29,6 +31,10 @@ def build_qdrant_client(settings=None):
     if str(path) == ":memory:":
         return QdrantClient(location=":memory:")
     path.mkdir(parents=True, exist_ok=True)
+    if settings.QDRANT_EMBEDDED == "edge":
+        from llm_engineering.infrastructure.db.qdrant_edge import EdgeClient
+
+        return EdgeClient(path)
     try:
         return QdrantClient(path=str(path))
     except RuntimeError as exc:
