@@ -171,9 +171,20 @@ def _prose_sentences(content: str, min_words: int = 6) -> list[str]:
     return out
 
 
+# How quotes are chosen (measured in docs/answers.md, "Choosing the quotes").
+MIN_COVER = 0.1  # a quote carries at least this share of the weight of the question's content words
+TITLE_WEIGHT = 0.5  # a word of its document's title counts for a sentence at this weight
+_ENGLISH_SUFFIX = re.compile(r"(?:ing|ed|es|s)$")
+
+
+def _units(text: str) -> set[str]:
+    """``lexical_units``, English words by a light stem ("measured", "measures" ~ "measure")."""
+    return {_ENGLISH_SUFFIX.sub("", u).rstrip("e") if u.isascii() and len(u) > 4 else u for u in lexical_units(text)}
+
+
 def _quotes(query: str, chunks: Sequence[RetrievedChunk], max_sentences: int) -> list[tuple[str, int]]:
     """(sentence, source number) pairs that answer ``query`` best, in the passages' order of rank;
-    empty when no sentence shares a content word with the question (see ``extractive_answer``)."""
+    empty when no sentence carries ``MIN_COVER`` of the question's content (see ``extractive_answer``)."""
     numbers: dict[str, int] = {}
     candidates: list[tuple[int, int, str]] = []  # (chunk rank, position, sentence)
     for rank, chunk in enumerate(chunks):
@@ -182,22 +193,28 @@ def _quotes(query: str, chunks: Sequence[RetrievedChunk], max_sentences: int) ->
             candidates.append((rank, position, sentence))
     if not candidates:
         return []
-    units = [set(lexical_units(s)) for _, _, s in candidates]
+    units = [_units(s) for _, _, s in candidates]
+    titles = [_units(chunks[rank].title or "") for rank, _, _ in candidates]
     frequency = Counter(u for sentence_units in units for u in sentence_units)
-    asked = {u for u in lexical_units(query) if u not in _QUESTION_WORDS and len(u) > 1}
-    scores = []
-    for (rank, _, _), sentence_units in zip(candidates, units, strict=True):
-        overlap = sum(math.log(1 + len(candidates) / frequency[u]) for u in asked & sentence_units)
-        scores.append(overlap / math.sqrt(max(len(sentence_units), 8)) + 0.05 / (rank + 1))
+    names = set().union(*(_units(c.author_full_name or "") for c in chunks))  # whom it asks: no evidence
+    asked = {u for w in words(query) if w not in _QUESTION_WORDS for u in _units(w) if len(u) > 1} - names
+    weight = {u: math.log(1 + len(candidates) / max(frequency[u], 0.5)) for u in asked}
+    asked_weight = sum(weight.values()) or 1.0
+    scores, covers = [], []
+    for (rank, _, _), sentence_units, title in zip(candidates, units, titles, strict=True):
+        own = sum(weight[u] for u in asked & sentence_units)
+        inherited = TITLE_WEIGHT * sum(weight[u] for u in (asked & title) - sentence_units)
+        covers.append((own + inherited) / asked_weight)
+        scores.append((own + inherited) / math.sqrt(max(len(sentence_units), 8)) + 0.05 / (rank + 1))
     order = sorted(range(len(candidates)), key=lambda i: -scores[i])
     chosen: list[int] = []
     for i in order:
         if len(chosen) == max_sentences or (chosen and scores[i] < 0.6 * scores[chosen[0]]):
             break
+        if covers[i] < MIN_COVER or not asked & units[i]:
+            continue
         if not any(is_near_repeat(units[i], units[j]) for j in chosen):
             chosen.append(i)
-    if not asked & set().union(*(units[i] for i in chosen)):
-        return []
     chosen.sort(key=lambda i: candidates[i][:2])
     return [(candidates[i][2], numbers[str(chunks[candidates[i][0]].document_id)]) for i in chosen]
 
@@ -206,10 +223,12 @@ def extractive_answer(query: str, chunks: Sequence[RetrievedChunk], max_sentence
     """The author's sentences that best answer ``query``, each followed by its source number.
 
     Sentences are scored by the question's content words they contain (question words such as
-    "what" or "the" do not count), weighted by rarity across the retrieved passages (Hangul words
-    also by character bigrams), with a small bonus for better ranked passages; near-duplicates are
-    quoted once. Quotes keep the passages' order of rank. ``no_answer`` (in the question's
-    language) when no sentence shares a content word with the question."""
+    "what" or "the" and the author's name do not count; English words by a light stem, Hangul
+    words also by character bigrams), weighted by rarity across the retrieved passages; a word of
+    the sentence's document title counts at ``TITLE_WEIGHT``, and better ranked passages get a small
+    bonus. Near-duplicates are quoted once, and quotes keep the passages' order of rank.
+    ``no_answer`` (in the question's language) when no sentence carries ``MIN_COVER`` of the weight
+    of the question's content words."""
     quotes = _quotes(query, chunks, max_sentences)
     return " ".join(f"{sentence} [{number}]" for sentence, number in quotes) or no_answer(query)
 
