@@ -2,7 +2,14 @@
 
 Importing this package (or any module in it) has no side effects: no connection is opened,
 no model is loaded and no network is reached until a factory such as
-``get_document_store()`` or ``get_settings()`` is called.
+``get_document_store()`` or ``get_settings()`` is called. One default is set for libraries
+loaded later: OpenMP threads (torch's) sleep instead of spinning while they wait
+(``OMP_WAIT_POLICY=PASSIVE`` unless the environment says otherwise), which keeps them fast when
+other work holds a core (docs/inference.md).
 """
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
