@@ -62,6 +62,7 @@ class EmbeddedChunk(VectorBaseDocument):
     """The source document's content hash these chunks were made from."""
 
     has_vector: ClassVar[bool] = True
+    indexed_payload: ClassVar[tuple[str, ...]] = ("document_id", "author_id", "category")
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
