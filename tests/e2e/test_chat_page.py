@@ -4,11 +4,14 @@ a way to start over; errors a person can act on (the service down, an unknown au
 service would refuse)."""
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 from conftest import open_chromium
 from fixtures.rag.support import load_fixture_corpus, local_llm, serve_in_thread
+
+from llm_engineering.application.rag.answer import NO_ANSWER
 
 pytestmark = pytest.mark.slow
 
@@ -103,6 +106,9 @@ def test_sources_once_thinking_state_memory_within_the_context_and_start_over(br
         assert len(hrefs) == len(set(documents)) and len(set(hrefs)) == len(hrefs)  # each source once
         assert "https://blog.example.com/maxime/vector-databases" in hrefs
         assert "[1]" in first.find_element(By.CSS_SELECTOR, ".answer").text  # quotes cite their source
+        cited = {int(n) for n in re.findall(r"\[(\d+)\]", first.find_element(By.CSS_SELECTOR, ".answer").text)}
+        items = first.find_elements(By.CSS_SELECTOR, ".sources li")
+        assert [i + 1 for i, li in enumerate(items) if "uncited" not in li.get_attribute("class")] == sorted(cited)
 
         long_question = "Tell me about vector databases. " + "I would like to know about snapshots. " * 40
         _ask(browser, long_question, 2)
@@ -125,6 +131,11 @@ def test_sources_once_thinking_state_memory_within_the_context_and_start_over(br
         assert browser.find_elements(By.CSS_SELECTOR, "#log .turn") == []
         _ask(browser, "Which snapshot option does Maxime enable?", 1)
         assert len(browser.execute_script("return window.sent")[-1]["messages"]) == 1  # a fresh conversation
+        _ask(browser, "Which cat food brand does Maxime buy?", 2)  # nothing Maxime wrote answers it
+        declined = browser.find_elements(By.CSS_SELECTOR, ".turn.assistant")[-1]
+        assert declined.find_element(By.CSS_SELECTOR, ".answer").text == NO_ANSWER
+        title = declined.find_element(By.CSS_SELECTOR, ".sources-title").text
+        assert title.lower().startswith("passages the twin read")
 
         # A file source is shown by its name, never by a path on the server's disk.
         browser.execute_script(
