@@ -156,8 +156,8 @@ def _gate_verdict(report: Path | None) -> str | None:
 
 
 def _refuse_unknown(where: str, noun: str, mapping: dict, accepted, suffix: str = "") -> None:
-    """One line naming the keys of ``mapping`` that are not ``accepted`` (with the nearest accepted
-    name when one is close: a typo), then every accepted name."""
+    """One line naming the keys of ``mapping`` that are not ``accepted``, every accepted name, and
+    the nearest accepted name of each unknown key that looks like a typo."""
     import difflib
 
     from llm_engineering.exceptions import ConfigurationError
@@ -166,13 +166,12 @@ def _refuse_unknown(where: str, noun: str, mapping: dict, accepted, suffix: str 
     unknown = [str(key) for key in mapping if str(key) not in accepted]
     if not unknown:
         return
-    named = []
-    for key in unknown:
-        near = difflib.get_close_matches(key, accepted, n=1)
-        named.append(f"{key} (did you mean {near[0]}?)" if near else key)
+    near = {key: difflib.get_close_matches(key, accepted, n=1) for key in unknown}
+    hints = [f"{match[0]} for {key}" if len(unknown) > 1 else match[0] for key, match in near.items() if match]
     plural = "s" if len(unknown) > 1 else ""
     raise ConfigurationError(
-        f"{where}: unknown {noun}{plural} {', '.join(named)}{suffix}; accepted: {', '.join(accepted)}"
+        f"{where}: unknown {noun}{plural} {', '.join(unknown)}{suffix}; accepted: {', '.join(accepted)}"
+        + (f"; did you mean {', '.join(hints)}?" if hints else "")
     )
 
 
