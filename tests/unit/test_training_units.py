@@ -172,14 +172,15 @@ def test_time_budget_stops_at_its_planned_step_when_later_steps_run_faster():
 def test_training_only_the_top_blocks_freezes_the_rest():
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from llm_engineering.model.finetuning.common import train_top_blocks
+    from llm_engineering.model.finetuning.common import top_blocks, train_only
+    from llm_engineering.model.finetuning.lora import LoraSettings
     from llm_engineering.model.finetuning.sft import SFTRunConfig
 
     config = LlamaConfig(
         num_hidden_layers=4, hidden_size=32, intermediate_size=64, num_attention_heads=4, vocab_size=64
     )
     model = LlamaForCausalLM(config)
-    train_top_blocks(model, 1)
+    train_only(model, top_blocks(model, 1))
     trained = {name for name, p in model.named_parameters() if p.requires_grad}
     assert trained and all(name.startswith(("model.layers.3.", "model.norm.")) for name in trained)
     ids = torch.randint(0, 64, (1, 8))
@@ -187,9 +188,15 @@ def test_training_only_the_top_blocks_freezes_the_rest():
     assert model.model.layers[3].mlp.up_proj.weight.grad is not None
     assert model.model.layers[2].mlp.up_proj.weight.grad is None  # backward stopped above the frozen blocks
     with pytest.raises(ConfigurationError, match="between 1 and 4"):
-        train_top_blocks(model, 5)
-    with pytest.raises(ValueError, match="for full fine-tuning"):
-        SFTRunConfig(trainable_blocks=4)  # LoRA is on by default
+        top_blocks(model, 5)
+    with pytest.raises(ValueError, match="positive number of blocks"):
+        SFTRunConfig(trainable_blocks=0)
+    # with LoRA the adapters go into the same top blocks only
+    from peft import get_peft_model
+
+    adapted = get_peft_model(LlamaForCausalLM(config), LoraSettings(r=2, alpha=4).peft_config(top_blocks(model, 2)))
+    names = {name for name, p in adapted.named_parameters() if p.requires_grad}
+    assert names and all(".layers.2." in name or ".layers.3." in name for name in names)
 
 
 def _fake_version_folder(registry):

@@ -120,19 +120,27 @@ def load_for_training(model_id: str | Path | None, device: str | None, lora):
     return base_dir, device, model, tokenizer
 
 
-def train_top_blocks(model, blocks: int | None) -> None:
-    """Full fine-tuning of the top ``blocks`` decoder blocks and the final norm only (None: everything).
+def top_blocks(model, blocks: int | None) -> list[int] | None:
+    """Indices of the top ``blocks`` decoder blocks of ``model`` (None: all, nothing to restrict)."""
+    if blocks is None:
+        return None
+    count = len(model.get_decoder().layers)
+    if not 1 <= blocks <= count:
+        raise ConfigurationError(f"trainable_blocks must be between 1 and {count} for this model, got {blocks}")
+    return list(range(count - blocks, count))
+
+
+def train_only(model, blocks: list[int] | None) -> None:
+    """Full fine-tuning of these decoder blocks and the final norm only (None: every weight).
 
     The embeddings (tied to the output head in SmolLM2) and the lower blocks stay as they are, so the
     backward pass stops at the lowest trained block: each step costs less and more steps fit a budget.
     """
     if blocks is None:
         return
-    layers = model.get_decoder().layers
-    if not 1 <= blocks <= len(layers):
-        raise ConfigurationError(f"trainable_blocks must be between 1 and {len(layers)} for this model, got {blocks}")
+    decoder = model.get_decoder()
     model.requires_grad_(False)
-    for module in [*layers[len(layers) - blocks :], model.get_decoder().norm]:
+    for module in [*(decoder.layers[i] for i in blocks), decoder.norm]:
         module.requires_grad_(True)
 
 

@@ -23,16 +23,24 @@ class LoraSettings:
         if not 0 <= self.dropout < 1:
             raise ValueError("LoRA dropout must be in [0, 1)")
 
-    def peft_config(self):
+    def peft_config(self, layers: list[int] | None = None):
+        """PEFT's config (None when LoRA is off); ``layers``: adapt only these decoder blocks (their
+        ``*proj`` linear layers for ``all-linear``, as in Llama-style models)."""
         if not self.enabled:
             return None
         from peft import LoraConfig
 
+        targets = self.target_modules
+        if layers is not None:
+            names = (
+                r"\w*proj" if targets == "all-linear" else "|".join([targets] if isinstance(targets, str) else targets)
+            )
+            targets = rf".*\.layers\.(?:{'|'.join(map(str, layers))})\.\w+\.(?:{names})"
         return LoraConfig(
             r=self.r,
             lora_alpha=self.alpha,
             lora_dropout=self.dropout,
-            target_modules=self.target_modules,
+            target_modules=targets,
             bias="none",
             task_type="CAUSAL_LM",
         )

@@ -48,7 +48,7 @@ class SFTRunConfig:
     max_eval_samples: int | None = 64  # None: the whole test split
     eval_before_training: bool = True
     gradient_checkpointing: bool = False  # CUDA only
-    # full fine-tuning of the top N decoder blocks and the final norm only (None: every weight)
+    # train the top N decoder blocks only (and, without LoRA, the final norm); None: every block
     trainable_blocks: int | None = None
     seed: int = 42
     lora: LoraSettings = field(default_factory=LoraSettings)
@@ -61,10 +61,8 @@ class SFTRunConfig:
         if self.max_steps <= 0 and self.num_train_epochs <= 0:
             raise ValueError("set num_train_epochs > 0 or max_steps > 0")
         common.check_budget_fields(self)
-        if self.trainable_blocks is not None and (self.lora.enabled or self.trainable_blocks < 1):
-            raise ValueError(
-                "trainable_blocks: a positive number of blocks, for full fine-tuning (lora.enabled: false)"
-            )
+        if self.trainable_blocks is not None and self.trainable_blocks < 1:
+            raise ValueError("trainable_blocks must be a positive number of blocks (null: all of them)")
 
     def trl_args(self, output_dir: Path, device: str):
         from trl import SFTConfig
@@ -104,7 +102,9 @@ def run_sft(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     base_dir, device, model, tokenizer = common.load_for_training(model_id, device, config.lora)
-    common.train_top_blocks(model, config.trainable_blocks)
+    top_blocks = common.top_blocks(model, config.trainable_blocks)
+    if not config.lora.enabled:
+        common.train_only(model, top_blocks)
     common.warn_small_dataset(len(data["train"]), config, "instruct")
     progress = common.Progress("sft")
     budget = common.time_budget(config)
@@ -115,7 +115,7 @@ def run_sft(
         train_dataset=data["train"],
         eval_dataset=eval_data,
         processing_class=tokenizer,
-        peft_config=config.lora.peft_config(),
+        peft_config=config.lora.peft_config(top_blocks),
         callbacks=[progress, budget] if budget is not None else [progress],
     )
     if budget is not None:
