@@ -26,11 +26,11 @@ def training(instruct_dataset: str = "", preference_dataset: str = "", training:
     # Checked here, before any step runs, so a bad config stops at once with a clear message.
     config = apply_overrides(TrainingConfig.from_dict(training))
     params = config.to_dict()
-    join_twin_model("training")
     # Resolve the datasets now (empty: the newest generated ones) so a missing one stops the run at once.
     instruct_dataset = str(find_dataset(instruct_dataset, "instruct"))
     if config.run_dpo:
         preference_dataset = str(find_dataset(preference_dataset, "preference"))
+    join_twin_model("training")
     # The generated datasets' ZenML artifacts go in as inputs (the folders stay what is read).
     instruct = dataset_artifact("instruct_datasets", instruct_dataset)
     preference = dataset_artifact("preference_datasets", preference_dataset) if config.run_dpo else None
