@@ -13,7 +13,6 @@ from pathlib import Path
 import click
 import pytest
 import typer
-from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ["run", "rag", "ml_service", "data_warehouse", "zenml_server"]
@@ -34,16 +33,37 @@ def _helps() -> list[tuple[str, click.Command, list[str]]]:
 HELPS = _helps()
 
 
-def render(title: str, argv: list[str]) -> str:
-    app = importlib.import_module(f"tools.{title.split()[0]}").app
-    result = CliRunner().invoke(app, [*argv, "--help"], env={"COLUMNS": "80"}, prog_name=f"tools.{title}")
-    assert result.exit_code == 0, result.output
-    return result.output
+RENDER = """
+import importlib, json, sys
+from typer.testing import CliRunner
+helps = {}
+for title, argv in json.loads(sys.argv[1]):
+    app = importlib.import_module("tools." + title.split()[0]).app
+    result = CliRunner().invoke(app, [*argv, "--help"], env={"COLUMNS": "80"}, prog_name="tools." + title)
+    helps[title] = [result.exit_code, result.output]
+print(json.dumps(helps))
+"""
+
+
+@pytest.fixture(scope="module")
+def helps() -> dict[str, str]:
+    """Every help text, rendered in a process of its own: a command group applies LOG_LEVEL (loguru's
+    sink, library switches) even for --help, which must not leak into the test process."""
+    import json
+
+    wanted = json.dumps([(title, argv) for title, _, argv in HELPS])
+    result = subprocess.run(
+        [sys.executable, "-c", RENDER, wanted], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    rendered = json.loads(result.stdout)
+    assert all(code == 0 for code, _ in rendered.values()), rendered
+    return {title: text for title, (_, text) in rendered.items()}
 
 
 @pytest.mark.parametrize("title, command, argv", HELPS, ids=[h[0] for h in HELPS])
-def test_help_is_plain_text_with_every_option(title, command, argv):
-    text = render(title, argv)
+def test_help_is_plain_text_with_every_option(helps, title, command, argv):
+    text = helps[title]
     for artefact in MARKUP:
         assert artefact not in text, f"{artefact!r} in the help of {title}:\n{text}"
     if "Commands:" in text:  # each command's summary whole, not cut with "..."
@@ -62,13 +82,13 @@ def test_help_is_plain_text_with_every_option(title, command, argv):
             assert re.search(rf"{re.escape(param.opts[-1])} [A-Z]", line), f"no value named: {line!r}"
 
 
-def test_the_question_file_help_names_its_optional_fields():
-    text = " ".join(render("rag evaluate", ["evaluate"]).split())
+def test_the_question_file_help_names_its_optional_fields(helps):
+    text = " ".join(helps["rag evaluate"].split())
     assert "question, link, and optionally evidence and author" in text
 
 
-def test_the_runner_help_lists_every_pipeline_and_the_main_job():
-    text = " ".join(render("run", []).split())
+def test_the_runner_help_lists_every_pipeline_and_the_main_job(helps):
+    text = " ".join(helps["run"].split())
     assert "--no-cache Re-run every step" in text
     from tools.run import available_pipelines
 
