@@ -50,9 +50,12 @@ def _stages(config: Path) -> list[dict]:
     from llm_engineering.exceptions import ConfigurationError
 
     try:
-        stages = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("stages")
-    except (OSError, yaml.YAMLError) as exc:
+        content = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigurationError(f"cannot read {config}: {exc}") from None
+    if isinstance(content, dict):
+        _refuse_unknown(str(config), "key", content, ("stages",))
+    stages = content.get("stages") if isinstance(content, dict) else None
     if not isinstance(stages, list) or not stages:
         raise ConfigurationError(f"{config} must list `stages:` (each with `pipeline:` and `config:`)")
     for i, stage in enumerate(stages):

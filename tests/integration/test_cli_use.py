@@ -66,6 +66,11 @@ def test_a_stage_with_an_unknown_key_stops_the_main_job_before_it_starts(tmp_pat
     line = one_error_line(run("tools.run", "end-to-end", "--config", str(config)))
     assert "stage 0 (training): unknown key overides; accepted: pipeline, config, overrides" in line
     assert line.endswith("; did you mean overrides?")
+    config.write_text("stage:\n  - pipeline: training\n")
+    line = one_error_line(run("tools.run", "end-to-end", "--config", str(config)))
+    assert line.endswith("end_to_end.yaml: unknown key stage; accepted: stages; did you mean stages?")
+    config.write_text("- pipeline: training\n")  # a list, not a mapping
+    assert "must list `stages:`" in one_error_line(run("tools.run", "end-to-end", "--config", str(config)))
 
 
 @pytest.mark.parametrize(
