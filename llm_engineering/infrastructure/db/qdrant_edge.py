@@ -200,6 +200,7 @@ class EdgeClient:
     def close(self) -> None:
         with self._guard:
             for shard in self._shards.values():
+                shard.flush()  # the next open then reads segments instead of replaying the write-ahead log
                 shard.close()
             self._shards.clear()
             if not self._lock_file.closed:
