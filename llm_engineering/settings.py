@@ -130,7 +130,7 @@ class Settings(BaseSettings):
         None,
         description="Seconds of training steps for SFT and DPO together (DPO gets dpo_budget_share of it): "
         "steps are planned from a measured step time and training stops on time. Empty: "
-        "configs/training.yaml's time_budget_s (240 s, a few minutes on a laptop CPU).",
+        "configs/training.yaml's time_budget_s (150 s on a laptop CPU).",
     )
     TRAINING_FORCE: bool = Field(
         False, description="Retrain even when the datasets and training config match the newest version."
