@@ -5,7 +5,7 @@ loguru prints INFO and above by default (``LOG_LEVEL=DEBUG`` shows the details).
 DEBUG or lower, what only a library's own developers can act on is hidden: ``FutureWarning``,
 ``DeprecationWarning`` and a few known ``UserWarning`` texts, the progress bars of Hugging Face's
 libraries (loading weights, writing shards, tokenizing a dataset: each over in a second or two) and
-libraries' own debug lines (bm25s sets its logger to DEBUG).
+transformers' advice meant for its developers.
 
 ``progress(total, "what")`` wraps a long loop. On a terminal it draws a tqdm bar (items/s) on
 stderr that keeps its clock moving even while one slow batch runs; elsewhere (CI logs, files) it
@@ -14,7 +14,6 @@ writes a log line at least every ``every_s`` seconds, so a log never stays silen
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import threading
@@ -44,22 +43,6 @@ _LIBRARY_USER_WARNINGS = (
 
 # Environment switches read by Hugging Face's libraries when they are imported.
 _PROGRESS_BAR_SWITCHES = ("HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS")
-# Libraries whose loggers are set to DEBUG by the library itself; their records reach whatever
-# handler the process has (ZenML's, inside a step).
-_CHATTY_LOGGERS = ("bm25s",)
-
-
-class _LevelFilter(logging.Filter):
-    """Passes records at or above ``level``; attached to a library's logger, it holds even when the
-    library resets that logger's level on import."""
-
-    level = logging.WARNING
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= self.level
-
-
-_library_filter = _LevelFilter()
 
 
 def check_level(value: str) -> str:
@@ -124,9 +107,6 @@ def configure_logging(level: str | None = None) -> str:
     logger.remove()
     logger.add(_write, level=level, format=FORMAT, colorize=sys.stderr.isatty())
     verbose = logger.level(level).no <= logger.level("DEBUG").no
-    _library_filter.level = logging.NOTSET if verbose else logging.WARNING
-    for name in _CHATTY_LOGGERS:
-        logging.getLogger(name).addFilter(_library_filter)  # once: the same filter object
     if not verbose:
         for category in (FutureWarning, DeprecationWarning):
             warnings.filterwarnings("ignore", category=category)

@@ -38,7 +38,7 @@ def configure_zenml(settings=None, repo_root: str | Path = ".") -> Path:
         from zenml.client import Client
 
         Client.initialize(root=root)
-        logger.info("initialised a ZenML repository in {}", root)
+        logger.debug("initialised a ZenML repository in {}", root)
     return config_path
 
 
