@@ -7,6 +7,8 @@ Nothing needs an API key: keys only switch on remote services.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -15,6 +17,35 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from llm_engineering.exceptions import ConfigurationError
+
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def check_log_level(value: str) -> str:
+    """``value`` as a loguru level name; anything else raises ``ValueError`` naming the choices."""
+    level = str(value).strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)} (got {value!r})")
+    return level
+
+
+def parse_allowed_networks(value: str) -> tuple[set[str], list[Network]]:
+    """CRAWL_ALLOWED_NETWORKS (comma-separated host names, addresses or CIDR ranges) as
+    ``(host names, networks)``; an item that is none of these raises ``ValueError`` naming it."""
+    hosts: set[str] = set()
+    networks: list[Network] = []
+    for item in (part.strip() for part in (value or "").split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item.strip("[]"), strict=False))
+        except ValueError:
+            if not re.fullmatch(r"[A-Za-z0-9_.-]+", item) or re.fullmatch(r"[0-9.]+", item):
+                raise ValueError(f"{item!r} is neither a host name, an address nor a CIDR range") from None
+            hosts.add(item.lower().rstrip("."))
+    return hosts, networks
 
 
 class Settings(BaseSettings):
@@ -232,9 +263,7 @@ class Settings(BaseSettings):
     @field_validator("LOG_LEVEL")
     @classmethod
     def _check_log_level(cls, value: str) -> str:
-        from llm_engineering.infrastructure.log import check_level
-
-        return check_level(value)
+        return check_log_level(value)
 
     @field_validator("DATABASE_HOST")
     @classmethod
@@ -247,9 +276,7 @@ class Settings(BaseSettings):
     @field_validator("CRAWL_ALLOWED_NETWORKS")
     @classmethod
     def _check_allowed_networks(cls, value: str) -> str:
-        from llm_engineering.infrastructure.http import NetworkPolicy
-
-        NetworkPolicy(value)  # raises ValueError naming the bad item
+        parse_allowed_networks(value)  # raises ValueError naming the bad item
         return value.strip()
 
     @field_validator("QDRANT_URL")

@@ -26,6 +26,7 @@ from loguru import logger
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from llm_engineering.exceptions import LLMTwinError
+from llm_engineering.settings import get_settings, parse_allowed_networks
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/xml", "text/xml", "application/rdf+xml")
@@ -74,17 +75,7 @@ class NetworkPolicy:
     """
 
     def __init__(self, allowed: str = "") -> None:
-        self.hosts: set[str] = set()
-        self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
-        for item in (part.strip() for part in (allowed or "").split(",")):
-            if not item:
-                continue
-            try:
-                self.networks.append(ipaddress.ip_network(item.strip("[]"), strict=False))
-            except ValueError:
-                if not re.fullmatch(r"[A-Za-z0-9_.-]+", item) or re.fullmatch(r"[0-9.]+", item):
-                    raise ValueError(f"{item!r} is neither a host name, an address nor a CIDR range") from None
-                self.hosts.add(item.lower().rstrip("."))
+        self.hosts, self.networks = parse_allowed_networks(allowed)
 
     @classmethod
     def from_settings(cls, settings) -> NetworkPolicy:
@@ -219,8 +210,6 @@ class Fetcher:
     """
 
     def __init__(self, settings=None, client: httpx.Client | None = None):
-        from llm_engineering.settings import get_settings
-
         self.settings = settings or get_settings()
         s = self.settings
         self.policy = NetworkPolicy.from_settings(s)

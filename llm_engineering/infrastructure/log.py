@@ -24,7 +24,8 @@ from contextlib import contextmanager
 
 from loguru import logger
 
-LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
+from llm_engineering.settings import check_log_level, get_settings
+
 DEFAULT_LEVEL = "INFO"
 FORMAT = "<green>{time:HH:mm:ss}</green> <level>{level: <7}</level> {message}"
 
@@ -43,14 +44,6 @@ _LIBRARY_USER_WARNINGS = (
 
 # Environment switches read by Hugging Face's libraries when they are imported.
 _PROGRESS_BAR_SWITCHES = ("HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS")
-
-
-def check_level(value: str) -> str:
-    """``value`` as a loguru level name; anything else raises ``ValueError`` naming the choices."""
-    level = str(value).strip().upper()
-    if level not in LEVELS:
-        raise ValueError(f"must be one of {', '.join(LEVELS)} (got {value!r})")
-    return level
 
 
 _last_output = time.monotonic()
@@ -98,10 +91,8 @@ def configure_logging(level: str | None = None) -> str:
     """Send loguru to stderr at ``level`` (default: the ``LOG_LEVEL`` setting) and quiet library
     warnings above DEBUG. Returns the level in force. Safe to call more than once."""
     if level is None:
-        from llm_engineering.settings import get_settings
-
         level = get_settings().LOG_LEVEL
-    level = check_level(level)
+    level = check_log_level(level)
     global _stream
     _stream = sys.stderr
     logger.remove()
