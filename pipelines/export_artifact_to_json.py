@@ -9,9 +9,9 @@ from typing import Any
 from zenml import pipeline
 from zenml.enums import ExecutionMode
 
+from llm_engineering.application.artifact_export import validate_export_parameters
 from pipelines._flow import name_run
 from steps.export.export_artifacts import check_artifact_names, export_artifacts_to_json
-from steps.export.serialize import validate_export_parameters
 
 
 # Fail fast: a step's own error (e.g. an artifact that cannot be loaded here) reaches the command line.

@@ -1,1 +1,1 @@
-"""Steps that export ZenML artifacts (``export_artifacts``) and the ZenML-free JSON conversion (``serialize``)."""
+"""The step that exports ZenML artifacts as JSON files (the conversion itself is ``application.artifact_export``)."""

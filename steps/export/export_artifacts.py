@@ -8,7 +8,7 @@ from typing import Annotated
 from loguru import logger
 from zenml import log_metadata, step
 
-from steps.export.serialize import ArtifactExportError, to_jsonable, write_json_files
+from llm_engineering.application.artifact_export import ArtifactExportError, to_jsonable, write_json_files
 
 
 def available_artifact_names() -> list[str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, SecretStr
 
-from steps.export.serialize import (
+from llm_engineering.application.artifact_export import (
     MASK,
     ArtifactExportError,
     file_name_for,

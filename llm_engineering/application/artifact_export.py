@@ -10,10 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-import json
-import os
 import re
-import tempfile
 import uuid
 from decimal import Decimal
 from pathlib import Path, PurePath
@@ -22,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, SecretBytes, SecretStr
 
 from llm_engineering.exceptions import LLMTwinError
+from llm_engineering.files import write_json_atomic
 
 MASK = "**********"
 _UNSAFE_FILE_CHARS = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
@@ -93,14 +91,6 @@ def write_json_files(documents: dict[str, Any], output_dir: Path) -> list[Path]:
     written = []
     for name, data in documents.items():
         target = output_dir / file_name_for(name)
-        handle, temporary = tempfile.mkstemp(dir=output_dir, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(data, stream, ensure_ascii=False, indent=2)
-                stream.write("\n")
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_json_atomic(target, data)
         written.append(target)
     return written
