@@ -27,7 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tools.bench import ROOT
+
 DEFAULT_QUESTIONS = Path(__file__).with_name("data") / "sample_answer_questions.jsonl"
 VARIANTS = ("unguarded", "before", "generate", "answer-norepeat", "extractive")
 

@@ -22,7 +22,8 @@ import json
 import time
 from pathlib import Path
 
-DEFAULT_DUMP = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "llm-engineers-handbook"
+from tools.bench import HANDBOOK_DUMP
+
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".text")
 
 
@@ -118,7 +119,7 @@ def measure(documents: list, clean_document, min_share: float) -> dict:
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m tools.bench cleaning", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--warehouse-dump", type=Path, default=DEFAULT_DUMP, help="folder of <ClassName>.json (its articles)"
+        "--warehouse-dump", type=Path, default=HANDBOOK_DUMP, help="folder of <ClassName>.json (its articles)"
     )
     parser.add_argument("--no-warehouse", action="store_true", help="leave the warehouse dump out")
     parser.add_argument("--text", type=Path, nargs="*", default=[], help="text/Markdown files or folders")

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-DEFAULT_CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "llm-engineers-handbook"
+from tools.bench import HANDBOOK_DUMP
 
 
 def _shape(instructions: list[str], answers: list[str]) -> dict:
@@ -70,7 +70,7 @@ def _ours(dd, kind: str) -> dict:
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m tools.bench datasets", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--corpus", type=Path, default=HANDBOOK_DUMP)
     parser.add_argument("--preference-extracts", type=int, default=40, help="0: every extract")
     parser.add_argument("--rejected-max-tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the local model")

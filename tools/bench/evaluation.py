@@ -19,7 +19,8 @@ import math
 import time
 from pathlib import Path
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "llm-engineers-handbook"
+from tools.bench import HANDBOOK_DUMP
+
 EXPECTED = {"mean_loss": 1.995, "perplexity": 7.35, "answer_tokens": 19423}
 
 
@@ -71,7 +72,7 @@ def article_texts(folder: Path, max_chars: int = 1500) -> list[str]:
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m tools.bench evaluation")
-    parser.add_argument("--dataset", type=Path, default=CORPUS / "instruct_datasets.json")
+    parser.add_argument("--dataset", type=Path, default=HANDBOOK_DUMP / "instruct_datasets.json")
     parser.add_argument("--limit", type=int, default=None, help="loss on the first N test samples (default all)")
     parser.add_argument("--subset", type=int, default=24, help="items of the base-vs-tuned generation run")
     parser.add_argument("--max-new-tokens", type=int, default=96)

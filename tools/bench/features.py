@@ -23,8 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DUMP = ROOT.parent / "shared" / "corpora" / "llm-engineers-handbook"
+from tools.bench import HANDBOOK_DUMP
 
 
 def _limited_dump(source: Path, limit: int, into: Path) -> Path:
@@ -40,7 +39,7 @@ def _limited_dump(source: Path, limit: int, into: Path) -> Path:
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m tools.bench features", description=__doc__.split("\n")[0])
-    parser.add_argument("--warehouse-dump", type=Path, default=DEFAULT_DUMP, help="folder of <ClassName>.json files")
+    parser.add_argument("--warehouse-dump", type=Path, default=HANDBOOK_DUMP, help="folder of <ClassName>.json files")
     parser.add_argument("--limit", type=int, default=0, help="at most this many documents per category (0: all)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--batch-size", type=int, default=32)

@@ -28,13 +28,14 @@ import sys
 import time
 from pathlib import Path
 
+from tools.bench import HANDBOOK_DUMP
+
 PROMPTS = [
     "What is an LLM twin?",
     "Write a short poem about the sea.",
     "Explain retrieval augmented generation in two sentences.",
     "Give three tips for writing a clear technical article.",
 ]
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "llm-engineers-handbook"
 
 
 def busy_core() -> subprocess.Popen:
@@ -214,7 +215,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--speed", action=argparse.BooleanOptionalAction, default=True, help="measure speed")
     parser.add_argument("--busy", action=argparse.BooleanOptionalAction, default=True, help="also with one core busy")
     parser.add_argument("--quality", type=int, default=0, help="held-out samples for the loss comparison (0: skip)")
-    parser.add_argument("--dataset", type=Path, default=CORPUS / "instruct_datasets.json")
+    parser.add_argument("--dataset", type=Path, default=HANDBOOK_DUMP / "instruct_datasets.json")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

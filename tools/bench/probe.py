@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tools.bench import ROOT
+
 API_KEY = "probe-secret-7c1f09"
 LEAK_MARKERS = ("Traceback", 'File "', API_KEY, "file://", "/tmp/", "/home/", "/root/", str(ROOT))
 LONG_QUESTION = "Write a long, detailed story about a lighthouse keeper and the sea."

@@ -36,8 +36,8 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DUMP = ROOT.parent / "shared" / "corpora" / "llm-engineers-handbook"
+from tools.bench import HANDBOOK_DUMP, ROOT
+
 DEFAULT_QA = [Path(__file__).with_name("data") / name for name in ("handbook_qa.jsonl", "handbook_qa_holdout.jsonl")]
 PARTS = ("quality", "latency", "service", "concurrency")
 CORPORA = ("handbook", "korean")
@@ -45,7 +45,7 @@ CORPORA = ("handbook", "korean")
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m tools.bench rag", description=__doc__.split("\n")[0])
-    parser.add_argument("--warehouse-dump", type=Path, default=DEFAULT_DUMP)
+    parser.add_argument("--warehouse-dump", type=Path, default=HANDBOOK_DUMP)
     parser.add_argument(
         "--qa", type=Path, action="append", help="QA JSON lines (repeatable; default: the two handbook sets)"
     )

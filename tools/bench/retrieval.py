@@ -33,7 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tools.bench import HANDBOOK_DUMP, ROOT
+
 STORES = ("edge", "local", "memory")
 
 
@@ -44,7 +45,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--workdir", type=Path, default=None, help="keep the built stores here")
     parser.add_argument("--optimize", action="store_true", help="edge: build the HNSW index after writing")
-    parser.add_argument("--warehouse-dump", type=Path, default=ROOT.parent / "shared/corpora/llm-engineers-handbook")
+    parser.add_argument("--warehouse-dump", type=Path, default=HANDBOOK_DUMP)
     parser.add_argument("--phase", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     stores = [s.strip() for s in args.stores.split(",") if s.strip()]

@@ -19,8 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-CORPUS = ROOT.parent / "shared" / "corpora" / "llm-engineers-handbook"
+from tools.bench import HANDBOOK_DUMP
 
 
 def book_split(data: dict, split: str, preference: bool) -> list[dict]:
@@ -57,8 +56,8 @@ def load_book_dataset(path: Path, preference: bool):
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m tools.bench training", description=__doc__)
-    parser.add_argument("--instruct", type=Path, default=CORPUS / "instruct_datasets.json")
-    parser.add_argument("--preference", type=Path, default=CORPUS / "preference_datasets.json")
+    parser.add_argument("--instruct", type=Path, default=HANDBOOK_DUMP / "instruct_datasets.json")
+    parser.add_argument("--preference", type=Path, default=HANDBOOK_DUMP / "preference_datasets.json")
     parser.add_argument("--sft-steps", type=int, default=5)
     parser.add_argument("--dpo-steps", type=int, default=3)
     parser.add_argument("--batch", type=int, default=4)

@@ -35,8 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CORPUS = ROOT.parent / "shared" / "corpora" / "llm-engineers-handbook"
+from tools.bench import HANDBOOK_DUMP, ROOT
 
 
 def _title_key(doc) -> str:
@@ -138,7 +137,7 @@ def _rows(dataset_dict) -> list[dict]:
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m tools.bench twin", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="warehouse dump folder")
+    parser.add_argument("--corpus", type=Path, default=HANDBOOK_DUMP, help="warehouse dump folder")
     parser.add_argument("--holdout", type=float, default=0.2, help="share of articles held out")
     parser.add_argument("--budget-s", type=float, default=300.0, help="training time budget (seconds)")
     parser.add_argument(
