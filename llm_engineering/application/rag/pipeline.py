@@ -23,8 +23,10 @@ from llm_engineering.application.rag.answer import (
 )
 from llm_engineering.application.rag.prompt import build_rag_messages
 from llm_engineering.application.rag.retriever import ContextRetriever, Retrieval
-from llm_engineering.infrastructure.llm import ChatResult, LLMClient
+from llm_engineering.infrastructure.llm import ChatResult, LLMClient, get_twin_llm
+from llm_engineering.infrastructure.llm.openai_backend import OpenAICompatibleLLM
 from llm_engineering.model.chat import Message
+from llm_engineering.settings import get_settings
 
 
 @dataclass
@@ -56,8 +58,6 @@ class TwinRAG:
         history_chars: int | None = None,
     ) -> None:
         """``answer_mode`` and ``history_chars`` default to ``RAG_ANSWER_MODE`` / ``RAG_HISTORY_CHARS``."""
-        from llm_engineering.settings import get_settings
-
         self._llm = llm
         self._retriever = retriever
         self._mode = answer_mode or get_settings().RAG_ANSWER_MODE
@@ -67,15 +67,11 @@ class TwinRAG:
     @property
     def answer_mode(self) -> str:
         """``generate`` or ``extractive``; ``auto``: generate only with an OpenAI-compatible server."""
-        from llm_engineering.infrastructure.llm.openai_backend import OpenAICompatibleLLM
-
         return resolve_mode(self._mode, remote=isinstance(self.llm, OpenAICompatibleLLM))
 
     @property
     def llm(self) -> LLMClient:
         if self._llm is None:
-            from llm_engineering.infrastructure.llm import get_twin_llm
-
             self._llm = get_twin_llm()
         return self._llm
 

@@ -31,12 +31,16 @@ from typing import Any
 from loguru import logger
 
 from llm_engineering.application.rag import lexical
-from llm_engineering.application.rag.authors import AuthorDetector, NameAuthorDetector
+from llm_engineering.application.rag.authors import AuthorDetector, LLMAuthorDetector, NameAuthorDetector
+from llm_engineering.application.rag.expansion import QueryExpander
 from llm_engineering.application.rag.rerank import Reranker, build_reranker
 from llm_engineering.application.rag.tokenize import script_coverage
 from llm_engineering.domain.embedded_chunks import EMBEDDED_CLASSES, EmbeddedChunk
 from llm_engineering.domain.queries import Query, RetrievedChunk
 from llm_engineering.domain.types import DataCategory
+from llm_engineering.infrastructure.embeddings import get_embedder
+from llm_engineering.infrastructure.llm import get_llm
+from llm_engineering.settings import get_settings
 
 MODES = ("hybrid", "dense", "lexical")
 
@@ -68,8 +72,6 @@ class RetrievalConfig:
 
     @classmethod
     def from_settings(cls, settings=None, **overrides: Any) -> RetrievalConfig:
-        from llm_engineering.settings import get_settings
-
         s = settings or get_settings()
         values = dict(
             fusion=s.RAG_FUSION,
@@ -171,8 +173,6 @@ class ContextRetriever:
         self._llm = llm
         self.names = NameAuthorDetector()
         if author_detector is None and self.config.llm_self_query:
-            from llm_engineering.application.rag.authors import LLMAuthorDetector
-
             author_detector = LLMAuthorDetector(self._get_llm(), self.names)
         self.author_detector = author_detector or self.names
         self.reranker = reranker or build_reranker(
@@ -182,23 +182,17 @@ class ContextRetriever:
             self.config.document_weight,
         )
         if expander is None and self.config.expansion:
-            from llm_engineering.application.rag.expansion import QueryExpander
-
             expander = QueryExpander(self._get_llm(), self.config.expansion_count)
         self.expander = expander
 
     def _get_llm(self):
         if self._llm is None:
-            from llm_engineering.infrastructure.llm import get_llm
-
             self._llm = get_llm()
         return self._llm
 
     @property
     def embedder(self):
         if self._embedder is None:
-            from llm_engineering.infrastructure.embeddings import get_embedder
-
             self._embedder = get_embedder()
         return self._embedder
 
@@ -328,8 +322,6 @@ class ContextRetriever:
 
 
 def _default_k() -> int:
-    from llm_engineering.settings import get_settings
-
     return get_settings().RAG_TOP_K
 
 

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from loguru import logger
+
 from llm_engineering.infrastructure.llm.base import ChatResult, LLMClient, LLMError, Message, TextStream
+from llm_engineering.infrastructure.llm.local import LocalLLM
+from llm_engineering.infrastructure.llm.onnx_genai import ENGINE, FastLocalLLM, engine_installed
+from llm_engineering.infrastructure.llm.openai_backend import OpenAICompatibleLLM
+from llm_engineering.settings import get_settings
 
 
 @lru_cache(maxsize=4)
 def get_llm(model_id: str | None = None) -> LLMClient:
     """The process-wide client for ``model_id`` (default ``LLM_MODEL_ID``); nothing loads until used."""
-    from llm_engineering.settings import get_settings
-
     settings = get_settings()
     model_id = model_id or settings.LLM_MODEL_ID or None
     if settings.LLM_BASE_URL:
-        from llm_engineering.infrastructure.llm.openai_backend import OpenAICompatibleLLM
-
         return OpenAICompatibleLLM(
             settings.LLM_BASE_URL,
             model_id=model_id,
@@ -41,12 +43,6 @@ def local_llm(model_id: str | None = None, **options) -> LLMClient:
     clear error; ``transformers``: transformers ``generate``. ``options`` go to the client
     (``batch_size``, ``stop_repeats``; default ``LLM_STOP_REPEATS``).
     """
-    from loguru import logger
-
-    from llm_engineering.infrastructure.llm.local import LocalLLM
-    from llm_engineering.infrastructure.llm.onnx_genai import ENGINE, FastLocalLLM, engine_installed
-    from llm_engineering.settings import get_settings
-
     settings = get_settings()
     options.setdefault("stop_repeats", settings.LLM_STOP_REPEATS)
     backend = settings.LLM_BACKEND
@@ -63,8 +59,6 @@ def get_twin_llm() -> LLMClient:
     """The model that answers as the twin (RAG, the service): ``LLM_MODEL_ID`` when set, else the
     newest tuned version in the registry (the base model until one exists). A remote
     ``LLM_BASE_URL`` server decides for itself when ``LLM_MODEL_ID`` is empty."""
-    from llm_engineering.settings import get_settings
-
     settings = get_settings()
     if settings.LLM_BASE_URL or settings.LLM_MODEL_ID:
         return get_llm()

@@ -29,6 +29,8 @@ from llm_engineering.infrastructure.llm.base import (
     cut_at_stop,
     repeated_tail,
 )
+from llm_engineering.model.chat import render_chat
+from llm_engineering.model.loading import BASE_MODEL_NAME, load_causal_lm
 
 
 @dataclass
@@ -76,7 +78,6 @@ class LocalLLM(LLMClient):
     ) -> None:
         self.requested_model = model_id
         self.stop_repeats = stop_repeats  # end answers stuck in a loop (see ``repeated_tail``)
-        from llm_engineering.model.loading import BASE_MODEL_NAME
 
         self.model_id = model_id or BASE_MODEL_NAME
         self.device = device
@@ -105,8 +106,6 @@ class LocalLLM(LLMClient):
         if self._model is None:
             with self._load_lock:
                 if self._model is None:
-                    from llm_engineering.model.loading import load_causal_lm
-
                     started = time.perf_counter()
                     model, tokenizer = load_causal_lm(self.requested_model, device=self.device)
                     model.eval()
@@ -122,8 +121,6 @@ class LocalLLM(LLMClient):
         return self._ensure_loaded()[1]
 
     def render_prompt(self, messages: Sequence[Message]) -> str:
-        from llm_engineering.model.chat import render_chat
-
         return render_chat(self.tokenizer, list(messages), add_generation_prompt=True)
 
     def choice_logprobs(

@@ -25,6 +25,14 @@ from loguru import logger
 
 from llm_engineering.infrastructure.llm.base import ChatResult, LLMError, TextStream, cancel_event, check_arguments
 from llm_engineering.infrastructure.llm.local import LocalLLM, _Run
+from llm_engineering.model.loading import (
+    ModelNotFoundError,
+    ensure_onnx_model,
+    load_tokenizer,
+    resolve_model_dir,
+    usable_cores,
+)
+from llm_engineering.settings import get_settings
 
 ENGINE = "onnxruntime-genai"
 
@@ -95,8 +103,6 @@ class FastLocalLLM(LocalLLM):
             return False
         with self._engine_lock:
             if self._engine is None and self.fallback_reason is None:
-                from llm_engineering.model.loading import ModelNotFoundError
-
                 try:
                     self._load_engine()
                 except ModelNotFoundError:
@@ -114,9 +120,6 @@ class FastLocalLLM(LocalLLM):
         return self._engine is not None
 
     def _load_engine(self) -> None:
-        from llm_engineering.model.loading import ensure_onnx_model, load_tokenizer, resolve_model_dir, usable_cores
-        from llm_engineering.settings import get_settings
-
         if not engine_installed():
             raise ModuleNotFoundError(f"{ENGINE} is not installed (pip install {ENGINE})")
         started = time.perf_counter()
