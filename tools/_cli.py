@@ -7,6 +7,9 @@ from typing import Any, NoReturn
 
 import typer
 
+from llm_engineering.application.rag.answer import unique_sources
+from llm_engineering.infrastructure.log import logging_callback
+
 
 def command_line(doc: str | None, log_level: bool = True) -> typer.Typer:
     """A Typer app whose help is plain text (no markup parsing: square brackets, backticks and
@@ -14,8 +17,6 @@ def command_line(doc: str | None, log_level: bool = True) -> typer.Typer:
     applies ``LOG_LEVEL``."""
     app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, help=doc)
     if log_level:
-        from llm_engineering.infrastructure.log import logging_callback
-
         app.callback()(logging_callback)
     return app
 
@@ -28,8 +29,6 @@ def fail(message: object, code: int = 2) -> NoReturn:
 
 def answer_text(answer: str, sources: list[dict[str, Any]], author: str | None = None) -> str:
     """An answer for a person: the text, then one line per source document (title and link)."""
-    from llm_engineering.application.rag.answer import unique_sources
-
     lines = [answer.strip() or "(no answer)", ""]
     documents = unique_sources(sources)
     heading = "Sources" + (f" (writing by {author})" if author else "")

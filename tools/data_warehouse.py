@@ -12,6 +12,9 @@ from pathlib import Path
 
 import typer
 
+from llm_engineering.application.warehouse import export_warehouse, import_warehouse
+from llm_engineering.domain.base.nosql import DOCUMENT_CLASSES
+from llm_engineering.exceptions import LLMTwinError
 from tools._cli import command_line, fail
 
 app = command_line(__doc__)
@@ -25,9 +28,6 @@ def export_cmd(
     ),
 ) -> None:
     """Write every warehouse collection to DIR/ClassName.json."""
-    from llm_engineering.application.warehouse import export_warehouse
-    from llm_engineering.exceptions import LLMTwinError
-
     try:
         counts = export_warehouse(directory)
     except (LLMTwinError, OSError) as exc:
@@ -42,10 +42,6 @@ def import_cmd(
     ),
 ) -> None:
     """Import DIR/ClassName.json files; importing twice changes nothing."""
-    from llm_engineering.application.warehouse import import_warehouse
-    from llm_engineering.domain.base.nosql import DOCUMENT_CLASSES
-    from llm_engineering.exceptions import LLMTwinError
-
     try:
         report = import_warehouse(directory)
     except (LLMTwinError, OSError) as exc:

@@ -8,12 +8,21 @@ written with hyphens or underscores (end_to_end, digital-data-etl).
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import inspect
+import json
+import tempfile
 import time
 from pathlib import Path
 
 import typer
+import yaml
 
+from llm_engineering.exceptions import ConfigurationError, LLMTwinError
+from llm_engineering.infrastructure.log import configure_logging, heartbeat
+from llm_engineering.infrastructure.zenml_env import configure_zenml
+from llm_engineering.settings import get_settings
 from tools._cli import command_line, fail
 
 app = command_line(__doc__, log_level=False)  # a single command: it applies LOG_LEVEL itself
@@ -30,8 +39,6 @@ def pipeline_name(name: str) -> str:
     """``name`` as the runner knows it: a pipeline module's name, or ``end-to-end`` for the main job;
     hyphens and underscores are the same, case does not matter. Anything else is refused with the
     accepted names."""
-    from llm_engineering.exceptions import ConfigurationError
-
     key = name.strip().lower().replace("-", "_")
     if key == END_TO_END.replace("-", "_"):
         return END_TO_END
@@ -45,10 +52,6 @@ def _choices() -> list[str]:
 
 
 def _stages(config: Path) -> list[dict]:
-    import yaml
-
-    from llm_engineering.exceptions import ConfigurationError
-
     try:
         content = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
@@ -86,7 +89,6 @@ def _stage_config(stage: dict, folder: Path) -> Path:
     """The stage's config file, or a copy with the stage's ``overrides`` merged in."""
     if not stage.get("overrides"):
         return stage["config"]
-    import yaml
 
     merged = _merge(yaml.safe_load(stage["config"].read_text(encoding="utf-8")) or {}, stage["overrides"])
     path = folder / f"{stage['pipeline']}.yaml"
@@ -96,9 +98,6 @@ def _stage_config(stage: dict, folder: Path) -> Path:
 
 def run_end_to_end(config: Path | None = None, no_cache: bool = False) -> list[tuple[str, float, str]]:
     """Run every stage of the main job in order; returns (pipeline, seconds, status) per stage."""
-    import tempfile
-
-    from llm_engineering.infrastructure.log import heartbeat
 
     stages = _stages(config or ROOT / "configs" / "end_to_end.yaml")
     timings = []
@@ -141,16 +140,12 @@ def _succeeded(status: str) -> bool:
 
 
 def _latest_report() -> Path | None:
-    from llm_engineering.settings import get_settings
-
     reports = sorted(get_settings().DATA_DIR.resolve().glob("**/report.html"), key=lambda p: p.stat().st_mtime)
     return reports[-1] if reports else None
 
 
 def _gate_verdict(report: Path | None) -> str | None:
     """The regression gate's status and message from the report beside ``report``."""
-    import json
-
     summary = report.with_name("report.json") if report else None
     if summary is None or not summary.is_file():
         return None
@@ -161,9 +156,6 @@ def _gate_verdict(report: Path | None) -> str | None:
 def _refuse_unknown(where: str, noun: str, mapping: dict, accepted, suffix: str = "") -> None:
     """One line naming the keys of ``mapping`` that are not ``accepted``, every accepted name, and
     the nearest accepted name of each unknown key that looks like a typo."""
-    import difflib
-
-    from llm_engineering.exceptions import ConfigurationError
 
     accepted = [str(name) for name in accepted]
     unknown = [str(key) for key in mapping if str(key) not in accepted]
@@ -181,10 +173,7 @@ def _refuse_unknown(where: str, noun: str, mapping: dict, accepted, suffix: str 
 def _read_config(config: Path) -> dict:
     """The run configuration in ``config``; a key ZenML's run configuration does not have (which
     ZenML itself would silently ignore) is refused with the accepted keys."""
-    import yaml
     from zenml.config.pipeline_run_configuration import PipelineRunConfiguration
-
-    from llm_engineering.exceptions import ConfigurationError
 
     try:
         content = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
@@ -199,9 +188,6 @@ def _read_config(config: Path) -> dict:
 
 def _check_parameters(name: str, pipeline, config: Path) -> None:
     """Refuse ``parameters:`` the pipeline does not take, naming them and the ones it accepts."""
-    import inspect
-
-    from llm_engineering.exceptions import ConfigurationError
 
     parameters = _read_config(config).get("parameters") or {}
     if not isinstance(parameters, dict):
@@ -212,9 +198,6 @@ def _check_parameters(name: str, pipeline, config: Path) -> None:
 
 def run_pipeline(name: str, config: Path | None = None, no_cache: bool = False, run_name: str | None = None):
     """Run one pipeline with its YAML config; returns the ZenML pipeline run."""
-    from llm_engineering.exceptions import ConfigurationError
-    from llm_engineering.infrastructure.zenml_env import configure_zenml
-
     name = pipeline_name(name)
     if name == END_TO_END:
         raise ConfigurationError(f"{END_TO_END} is the main job, not one pipeline: run it with run_end_to_end()")
@@ -249,9 +232,6 @@ def main(
     file; end-to-end runs the stages listed in configs/end_to_end.yaml, in order. Hyphens and
     underscores in names are the same (end_to_end, digital-data-etl).
     """
-    from llm_engineering.exceptions import LLMTwinError
-    from llm_engineering.infrastructure.log import configure_logging, heartbeat
-
     started = time.perf_counter()
     try:
         configure_logging()

@@ -5,10 +5,20 @@ ZenML keeps its state in DATA_DIR/zenml (or ZENML_CONFIG_PATH); the dashboard re
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
 
+from llm_engineering.infrastructure.zenml_dashboard import (
+    DashboardError,
+    dashboard_status,
+    runs_page_url,
+    serve_dashboard_blocking,
+    start_dashboard,
+    stop_dashboard,
+)
+from llm_engineering.infrastructure.zenml_env import configure_zenml
 from tools._cli import command_line, fail
 
 app = command_line(__doc__)
@@ -16,14 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _configure() -> None:
-    from llm_engineering.infrastructure.zenml_env import configure_zenml
-
     configure_zenml(repo_root=ROOT)
 
 
 def _announce(url: str) -> None:
-    from llm_engineering.infrastructure.zenml_dashboard import runs_page_url
-
     typer.echo(f"ZenML dashboard: {runs_page_url(url)}")
 
 
@@ -44,8 +50,6 @@ def up(
 
     The URL opens the list of pipeline runs.
     """
-    from llm_engineering.infrastructure.zenml_dashboard import DashboardError, serve_dashboard_blocking, start_dashboard
-
     if blocking and connect:
         fail("--connect needs the background server; leave out --blocking")
     _configure()
@@ -62,8 +66,6 @@ def up(
 @app.command()
 def down() -> None:
     """Stop the dashboard; the ZenML client uses the local store again."""
-    from llm_engineering.infrastructure.zenml_dashboard import DashboardError, stop_dashboard
-
     _configure()
     try:
         stopped = stop_dashboard()
@@ -78,9 +80,6 @@ def status() -> None:
 
     Exits with status 1 when the dashboard is not running.
     """
-    import os
-
-    from llm_engineering.infrastructure.zenml_dashboard import dashboard_status
 
     _configure()
     state = dashboard_status()
