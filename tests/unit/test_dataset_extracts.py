@@ -5,7 +5,7 @@ import pytest
 from llm_engineering.application.dataset.extracts import ExtractConfig, document_extracts, split_text
 from llm_engineering.application.dataset.parsing import InstructionAnswer, InstructionOnly, parse_items
 from llm_engineering.application.dataset.templates import template_instruction
-from llm_engineering.application.dataset.text import key_phrases
+from llm_engineering.application.text import key_phrases
 from llm_engineering.domain.dataset import Extract
 
 KOREAN_SENTENCES = [

@@ -12,7 +12,7 @@ from llm_engineering.application.evaluation import reference as ref
 from llm_engineering.application.evaluation import style as sty
 from llm_engineering.application.evaluation.faithfulness import faithfulness
 from llm_engineering.application.evaluation.stats import agreement, bootstrap_mean, bootstrap_ratio
-from llm_engineering.application.evaluation.text import split_sentences, words
+from llm_engineering.application.text import split_sentences, words
 
 EN_REF = (
     "Retrieval-augmented generation grounds a language model in documents fetched at query time. "

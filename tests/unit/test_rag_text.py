@@ -5,7 +5,8 @@ import pytest
 from llm_engineering.application.rag.authors import name_forms
 from llm_engineering.application.rag.rerank import DiversityReranker, DocumentFirstReranker
 from llm_engineering.application.rag.retriever import RetrievalConfig, dense_weight_for, fuse, parse_scripts
-from llm_engineering.application.rag.tokenize import lexical_tokens, script_coverage
+from llm_engineering.application.rag.tokenize import lexical_tokens
+from llm_engineering.application.text import script_coverage
 from llm_engineering.domain.identity import name_key
 from llm_engineering.domain.queries import RetrievedChunk
 

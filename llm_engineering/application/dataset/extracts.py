@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from llm_engineering.application.evaluation.text import split_sentences
+from llm_engineering.application.text import split_sentences
 from llm_engineering.domain.dataset import Extract
 from llm_engineering.domain.identity import id_from
 

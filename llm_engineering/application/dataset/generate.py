@@ -44,7 +44,7 @@ from llm_engineering.application.dataset.quality import (
     stratified_split,
 )
 from llm_engineering.application.dataset.templates import template_instruction
-from llm_engineering.application.dataset.text import fold, normalize
+from llm_engineering.application.text import fold, normalize
 from llm_engineering.domain.dataset import (
     DatasetKind,
     DatasetReport,

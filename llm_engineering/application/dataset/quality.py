@@ -26,7 +26,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, Field
 
-from llm_engineering.application.dataset.text import dominant_script, fold, letter_ratio, script_share, shingles
+from llm_engineering.application.text import dominant_script, fold, letter_ratio, script_share, shingles
 
 T = TypeVar("T")
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from llm_engineering.application.dataset.text import is_korean, key_phrases, normalize
+from llm_engineering.application.text import is_korean, key_phrases, normalize
 from llm_engineering.domain.dataset import Extract
 
 _ENGLISH = (

@@ -21,8 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 from pydantic import BaseModel
 
-from llm_engineering.application.evaluation.repetition import is_near_repeat, repeated_word_mask
-from llm_engineering.application.evaluation.text import lexical_units, split_sentences, words
+from llm_engineering.application.text import is_near_repeat, lexical_units, repeated_word_mask, split_sentences, words
 
 
 class Faithfulness(BaseModel):

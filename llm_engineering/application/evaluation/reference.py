@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from llm_engineering.application.evaluation.text import lexical_units
+from llm_engineering.application.text import lexical_units
 
 
 class _UnicodeTokenizer:

@@ -19,7 +19,7 @@ import numpy as np
 from loguru import logger
 from pydantic import BaseModel
 
-from llm_engineering.application.evaluation.text import punctuation_chars, split_sentences, words
+from llm_engineering.application.text import punctuation_chars, split_sentences, words
 
 TTR_WINDOW = 50
 

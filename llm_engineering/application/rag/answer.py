@@ -26,8 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
-from llm_engineering.application.evaluation.repetition import is_near_repeat, sentence_spans
-from llm_engineering.application.evaluation.text import lexical_units, words
+from llm_engineering.application.text import is_near_repeat, lexical_units, sentence_spans, words
 from llm_engineering.domain.queries import RetrievedChunk
 from llm_engineering.infrastructure.llm.base import ChatResult
 

@@ -34,7 +34,7 @@ from llm_engineering.application.rag import lexical
 from llm_engineering.application.rag.authors import AuthorDetector, LLMAuthorDetector, NameAuthorDetector
 from llm_engineering.application.rag.expansion import QueryExpander
 from llm_engineering.application.rag.rerank import Reranker, build_reranker
-from llm_engineering.application.rag.tokenize import script_coverage
+from llm_engineering.application.text import script_coverage
 from llm_engineering.domain.embedded_chunks import EMBEDDED_CLASSES, EmbeddedChunk
 from llm_engineering.domain.queries import Query, RetrievedChunk
 from llm_engineering.domain.types import DataCategory

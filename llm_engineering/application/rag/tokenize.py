@@ -1,12 +1,11 @@
-"""Tokens for lexical (BM25) search that work for English and Korean alike, and the scripts a
-text is written in.
+"""Tokens for lexical (BM25) search that work for English and Korean alike.
 
 ``lexical_tokens(text)`` is a plain function text → terms (the same terms index the corpus and
 the question). Text is NFKC-normalised and case-folded, then split into runs of letters and
 digits. Runs of Hangul, Han or kana become overlapping character bigrams (Korean attaches
 particles to words and Chinese/Japanese use no spaces, so bigrams match "검색을" with "검색");
-other runs become words, stemmed with NLTK's Snowball stemmer (English) and without English stop
-words.
+other runs become words, stemmed with NLTK's Snowball stemmer (English; ``text.stems``) and
+without English stop words.
 
 ``korean="morphemes"`` (``RAG_KOREAN_TERMS``) analyses Hangul with the Kiwi morphological
 analyser (kiwipiepy, an optional dependency) instead: its content morphemes (nouns, verb and
@@ -21,12 +20,14 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from llm_engineering.application.text.scripts import HANGUL, HANGUL_CLASS
+from llm_engineering.application.text.stems import english_stem
+
 KOREAN_TERMS = ("bigrams", "morphemes", "both")
 
 _RUN = re.compile(r"[^\W_]+", re.UNICODE)
-# Hangul syllables and jamo, CJK ideographs, hiragana and katakana.
-_CJK = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+")
-_HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]+")
+# Hangul, CJK ideographs, hiragana and katakana.
+_CJK = re.compile(f"[{HANGUL_CLASS}\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 # Kiwi's tags for content morphemes: nouns, pronouns, numerals, verb/adjective stems, roots,
 # general adverbs, determiners are left out with particles and endings.
 _CONTENT_TAGS = frozenset(
@@ -43,18 +44,6 @@ _STOPWORDS = frozenset(
 )
 
 
-@lru_cache(maxsize=1)
-def _stemmer():
-    from nltk.stem.snowball import SnowballStemmer
-
-    return SnowballStemmer("english")
-
-
-@lru_cache(maxsize=200_000)
-def _stem(word: str) -> str:
-    return _stemmer().stem(word) if word.isascii() and word.isalpha() else word
-
-
 def _cjk_bigrams(run: str) -> list[str]:
     if len(run) == 1:
         return [run]
@@ -69,10 +58,10 @@ def lexical_tokens(text: str, korean: str | None = None) -> list[str]:
         raise ValueError(f"Korean terms must be one of {KOREAN_TERMS}, not {korean!r}")
     text = unicodedata.normalize("NFKC", text).casefold()
     tokens: list[str] = []
-    if korean != "bigrams" and _HANGUL.search(text):
+    if korean != "bigrams" and HANGUL.search(text):
         tokens.extend(_morphemes(text))
         if korean == "morphemes":
-            text = _HANGUL.sub(" ", text)
+            text = HANGUL.sub(" ", text)
     for run in _RUN.findall(text):
         position = 0
         for match in _CJK.finditer(run):
@@ -100,29 +89,10 @@ def _kiwi():
 
 def _morphemes(text: str) -> list[str]:
     """Kiwi's content morphemes of the Hangul in ``text`` (other scripts are left to the words)."""
-    return [token.form for token in _kiwi().tokenize(text) if token.tag in _CONTENT_TAGS and _HANGUL.search(token.form)]
-
-
-def script_coverage(text: str, scripts: frozenset[str] | set[str]) -> float:
-    """Share of the letters of ``text`` written in one of ``scripts`` (Unicode script names as
-    in character names, upper case: ``LATIN``, ``HANGUL``, ``CJK``, ``CYRILLIC``…); 1.0 for a
-    text without letters or an empty ``scripts`` (an embedder that reads everything)."""
-    if not scripts:
-        return 1.0
-    letters = covered = 0
-    for char in text:
-        if char.isalpha():
-            letters += 1
-            covered += _script(char) in scripts
-    return covered / letters if letters else 1.0
-
-
-@lru_cache(maxsize=4096)
-def _script(char: str) -> str:
-    return unicodedata.name(char, "UNKNOWN").split(" ", 1)[0]
+    return [token.form for token in _kiwi().tokenize(text) if token.tag in _CONTENT_TAGS and HANGUL.search(token.form)]
 
 
 def _words(segment: str) -> list[str]:
     if not segment or segment in _STOPWORDS or (len(segment) == 1 and segment.isascii()):
         return []
-    return [_stem(segment)]
+    return [english_stem(segment)]

@@ -2,31 +2,16 @@
 
 Shared by the answer tidying of the service (``application.rag.answer``), the faithfulness
 metric (a repeated claim is not a second claim) and the answer benchmark (is an answer loop-free?).
-Words are ``text.words`` (case-folded ``\\w+``), so Hangul, Latin and digits are treated alike.
+Words are ``words.words`` (case-folded ``\\w+``), so Hangul, Latin and digits are treated alike.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Collection, Sequence
 
-from llm_engineering.application.evaluation.text import words
-
-_SPLIT = re.compile(r"(?<=[.!?…。！？])[\"'”’)\]]*\s+|\n+")
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """``(start, end)`` of each sentence (cut after . ! ? … 。 and at line breaks), blanks skipped;
-    the last span may be an unfinished sentence."""
-    spans, start = [], 0
-    for match in _SPLIT.finditer(text):
-        if text[start : match.start()].strip():
-            spans.append((start, match.start()))
-        start = match.end()
-    if text[start:].strip():
-        spans.append((start, len(text.rstrip())))
-    return spans
+from llm_engineering.application.text.sentences import sentence_spans
+from llm_engineering.application.text.words import words
 
 
 def is_near_repeat(a: Collection[str], b: Collection[str], threshold: float = 0.6, min_words: int = 4) -> bool:
