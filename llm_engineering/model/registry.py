@@ -29,6 +29,8 @@ from typing import Any
 
 from loguru import logger
 
+from llm_engineering.files import write_json_atomic
+from llm_engineering.model.onnx import convert_to_onnx
 from llm_engineering.settings import get_settings
 
 _VERSION = re.compile(r"^v(\d{4,})$")
@@ -99,16 +101,19 @@ class ModelRegistry:
         staging = Path(staging)
         if not (staging / "model" / "config.json").is_file():
             raise ValueError(f"{staging} holds no model/ folder; nothing to publish")
-        _write_json(staging / "metrics.json", metrics)
-        _write_json(staging / "config.json", config)
+        write_json_atomic(staging / "metrics.json", metrics, default=str)
+        write_json_atomic(staging / "config.json", config, default=str)
         _convert_for_serving(staging)
         with FileLock(str(self.root / ".publish.lock"), timeout=60):
             numbers = [int(m.group(1)) for c in self.root.iterdir() if (m := _VERSION.match(c.name))]
             version = f"v{(max(numbers) + 1) if numbers else 1:04d}"
-            _write_json(
+            write_json_atomic(
                 staging / "manifest.json",
                 {"version": version, "created_at": datetime.now(UTC).isoformat(), **(manifest or {})},
+                default=str,
             )
+            # The version's name is known only under the lock, so the staging folder cannot be a
+            # files.staged_folder of it; and a version is never replaced, only added.
             os.replace(staging, self.root / version)
         return ModelVersion(version, self.root / version)
 
@@ -126,17 +131,11 @@ def _convert_for_serving(staging: Path) -> None:
         return
     if not any(model.glob("*.safetensors")):
         return
-    from llm_engineering.model.loading import convert_to_onnx
-
     precision = settings.LLM_ONNX_PRECISION
     try:
         convert_to_onnx(model, staging / f"onnx-{precision}", precision)
     except Exception as exc:
         logger.warning("the new version is published without its ONNX copy ({}); it is converted on first use", exc)
-
-
-def _write_json(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
 
 
 def registry_dir() -> Path:

@@ -1,25 +1,25 @@
 """Step: DPO on the preference dataset, starting from the SFT model."""
 
+from pathlib import Path
 from typing import Annotated, Any
 
 from datasets import DatasetDict
 from zenml import log_metadata, step
 
 from llm_engineering.model.finetuning.common import StageResult
-from llm_engineering.model.finetuning.data import find_dataset
 from llm_engineering.model.finetuning.twin import TrainingConfig, dpo_stage
 
 
 @step(enable_cache=False)
 def train_dpo(
     sft_result: dict,
-    preference_dataset: str = "",
+    preference_dataset: str,
     training: dict[str, Any] | None = None,
     preference_datasets: DatasetDict | None = None,
 ) -> Annotated[dict, "dpo_result"]:
     # ``preference_datasets``: the dataset's ZenML artifact, an input for the run graph; the folder is what is read.
     config = TrainingConfig.from_dict(training)
-    result = dpo_stage(find_dataset(preference_dataset, "preference"), StageResult.from_dict(sft_result), config)
+    result = dpo_stage(Path(preference_dataset), StageResult.from_dict(sft_result), config)
     metrics = result.metrics
     log_metadata(
         metadata={

@@ -1,21 +1,21 @@
 """Step: supervised fine-tuning on the instruct dataset."""
 
+from pathlib import Path
 from typing import Annotated, Any
 
 from datasets import DatasetDict
 from zenml import log_metadata, step
 
-from llm_engineering.model.finetuning.data import find_dataset
 from llm_engineering.model.finetuning.twin import TrainingConfig, sft_stage
 
 
 @step(enable_cache=False)
 def train_sft(
-    instruct_dataset: str = "", training: dict[str, Any] | None = None, instruct_datasets: DatasetDict | None = None
+    instruct_dataset: str, training: dict[str, Any] | None = None, instruct_datasets: DatasetDict | None = None
 ) -> Annotated[dict, "sft_result"]:
     # ``instruct_datasets``: the dataset's ZenML artifact, an input for the run graph; the folder is what is read.
     config = TrainingConfig.from_dict(training)
-    result = sft_stage(find_dataset(instruct_dataset, "instruct"), config)
+    result = sft_stage(Path(instruct_dataset), config)
     metrics = result.metrics
     log_metadata(
         metadata={

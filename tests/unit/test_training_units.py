@@ -10,7 +10,6 @@ import torch
 from datasets import Dataset, DatasetDict
 
 from llm_engineering.exceptions import ConfigurationError
-from llm_engineering.model.finetuning import packed as P
 from llm_engineering.model.finetuning.data import (
     INSTRUCT_COLUMNS,
     PREFERENCE_COLUMNS,
@@ -21,6 +20,7 @@ from llm_engineering.model.finetuning.data import (
 from llm_engineering.model.finetuning.sft import run_sft
 from llm_engineering.model.finetuning.twin import TrainingConfig
 from llm_engineering.model.registry import get_registry
+from tools.gpu import packed as P
 
 
 def instruct_rows(n, korean=False):
@@ -111,6 +111,61 @@ def test_shipped_training_config_parses():
     assert config.dpo.time_budget_s < config.sft.time_budget_s
 
 
+# What a CPU run hands TRL whatever the stage: device settings, logging and checkpoints.
+CPU_TRL_ARGS = {
+    "bf16": False,
+    "fp16": False,
+    "use_cpu": True,
+    "gradient_checkpointing": False,
+    "report_to": [],
+    "include_num_input_tokens_seen": "non_padding",
+    "save_strategy": "steps",
+    "eval_strategy": "no",
+    "dataloader_pin_memory": False,
+    "weight_decay": 0.01,
+    "lr_scheduler_type": "linear",
+    "logging_steps": 1,
+    "save_steps": 50,
+    "save_total_limit": 2,
+    "seed": 42,
+    "max_steps": -1,
+    "per_device_train_batch_size": 2,
+}
+
+
+@pytest.mark.parametrize(
+    ("stage", "shipped", "expected"),
+    [
+        ("sft", False, {"learning_rate": 3e-4, "num_train_epochs": 3, "gradient_accumulation_steps": 8,
+                        "per_device_eval_batch_size": 8, "max_length": 2048, "warmup_steps": 10, "packing": False,
+                        "packing_strategy": "bfd_split", "eval_packing": False, "completion_only_loss": True}),
+        ("sft", True, {"learning_rate": 3e-4, "num_train_epochs": 3, "gradient_accumulation_steps": 1,
+                       "per_device_eval_batch_size": 8, "max_length": 512, "warmup_steps": 2, "packing": True,
+                       "packing_strategy": "bfd_split", "eval_packing": False, "completion_only_loss": True}),
+        ("dpo", False, {"learning_rate": 2e-6, "num_train_epochs": 1, "gradient_accumulation_steps": 8,
+                        "per_device_eval_batch_size": 4, "max_length": 2048, "warmup_steps": 10, "beta": 0.5}),
+        ("dpo", True, {"learning_rate": 5e-5, "num_train_epochs": 1, "gradient_accumulation_steps": 1,
+                       "per_device_eval_batch_size": 4, "max_length": 256, "warmup_steps": 1, "beta": 0.5}),
+    ],
+)  # fmt: skip
+def test_trl_gets_the_arguments_of_the_run_config(tmp_path, stage, shipped, expected):
+    """The defaults and configs/training.yaml reach TRL's SFTConfig/DPOConfig as they always did."""
+    import pathlib
+
+    import yaml
+
+    data = {}
+    if shipped:
+        root = pathlib.Path(__file__).resolve().parents[2]
+        data = yaml.safe_load((root / "configs" / "training.yaml").read_text())["parameters"]["training"]
+    run_config = getattr(TrainingConfig.from_dict(data), stage)
+    args = run_config.trl_args(tmp_path / "checkpoints", "cpu").to_dict()
+    wanted = {**CPU_TRL_ARGS, **expected, "output_dir": str(tmp_path / "checkpoints")}
+    assert {key: args[key] for key in wanted} == wanted
+    # what only the project reads never reaches TRL
+    assert not {"lora", "time_budget_s", "max_eval_samples", "trainable_blocks"} & set(args)
+
+
 def test_time_budget_of_zero_is_a_clear_error(monkeypatch):
     from llm_engineering.model.finetuning.sft import SFTRunConfig
     from llm_engineering.model.finetuning.twin import apply_overrides
@@ -134,7 +189,7 @@ def test_time_budget_of_zero_is_a_clear_error(monkeypatch):
 
 
 def test_budgeted_schedule_learns_from_the_first_step_and_ends_at_its_floor():
-    from llm_engineering.model.finetuning.common import TimeBudget
+    from llm_engineering.model.finetuning.callbacks import TimeBudget
 
     budget = TimeBudget(60, warmup_steps=0, min_lr_ratio=0.1)
     budget.planned_steps = 20
@@ -155,7 +210,7 @@ def test_time_budget_stops_at_its_planned_step_when_later_steps_run_faster():
 
     from transformers import TrainerControl, TrainerState
 
-    from llm_engineering.model.finetuning.common import TimeBudget
+    from llm_engineering.model.finetuning.callbacks import TimeBudget
 
     budget = TimeBudget(1.0, calibration_steps=3)
     state, control = TrainerState(max_steps=100), TrainerControl()

@@ -33,7 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from llm_engineering.model.finetuning import packed as P  # noqa: E402
+from tools.gpu import packed as P  # noqa: E402
 
 # examples per step : learning rate : steps. The baseline's 60 x 32 examples is 0.85 of an epoch.
 # The compiled run comes last: a slow or failing compile cannot cost the others (each is saved).

@@ -1,10 +1,12 @@
-"""What SFT and DPO share: trainer arguments per device, progress logging, resuming, results."""
+"""One training stage from start to finish, shared by SFT and DPO: load the data and the model,
+build the trainer, train (resuming), save the merged model and adapter, write the stage's result."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import time
+import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,12 @@ from typing import Any
 from loguru import logger
 
 from llm_engineering.exceptions import ConfigurationError
-from llm_engineering.model.loading import ModelTooLargeError
+from llm_engineering.files import write_json_atomic
+from llm_engineering.model.finetuning.base_config import BaseRunConfig
+from llm_engineering.model.finetuning.callbacks import Progress, TimeBudget
+from llm_engineering.model.finetuning.data import eval_subset, load_splits
+from llm_engineering.model.finetuning.lora import merge_adapter
+from llm_engineering.model.loading import ModelTooLargeError, load_causal_lm, pick_device, resolve_model_dir
 
 STAGE_FILE = "stage.json"
 # Full fine-tuning learnt faster than LoRA per CPU second on SmolLM2-135M; beyond this size a CPU run
@@ -41,7 +48,7 @@ class StageResult:
 
     def write(self) -> None:
         """Mark the stage complete (written last)."""
-        (self.output_dir / STAGE_FILE).write_text(json.dumps(self.to_dict(), indent=2, default=str), encoding="utf-8")
+        write_json_atomic(self.output_dir / STAGE_FILE, self.to_dict(), default=str)
 
     @classmethod
     def read(cls, output_dir: Path) -> StageResult | None:
@@ -51,57 +58,95 @@ class StageResult:
         return cls.from_dict(json.loads(marker.read_text(encoding="utf-8")))
 
 
-def config_from_dict(cls, data: dict | None):
-    """Build a config dataclass from a (YAML) dict; unknown keys are an error that names them."""
-    from llm_engineering.model.finetuning.lora import LoraSettings
+@dataclass
+class StageRun:
+    """A stage about to train: its checked data, the model to tune, the callbacks and the folders."""
 
-    data = dict(data or {})
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigurationError(f"unknown {cls.__name__} option(s): {', '.join(unknown)}")
-    if isinstance(data.get("lora"), dict):
-        data["lora"] = config_from_dict(LoraSettings, data["lora"])
-    try:
-        return cls(**data)
-    except (TypeError, ValueError) as exc:
-        raise ConfigurationError(f"invalid {cls.__name__}: {exc}") from None
+    stage: str
+    config: BaseRunConfig
+    data: Any  # DatasetDict: train (and test)
+    eval_data: Any  # the test rows evaluated, or None
+    output_dir: Path
+    base_dir: Path
+    device: str
+    model: Any
+    tokenizer: Any
+    progress: Progress
+    budget: TimeBudget | None
 
+    @classmethod
+    def start(
+        cls,
+        stage: str,
+        dataset,
+        config: BaseRunConfig,
+        *,
+        kind: str,
+        columns: Sequence[str],
+        model_id,
+        output_dir,
+        device,
+    ) -> StageRun:
+        """Check the dataset (before anything is written), then load the model to tune."""
+        data = load_splits(dataset, kind=kind, columns=columns)
+        eval_data = eval_subset(data, config.max_eval_samples)
+        output_dir = Path(output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        base_dir, device, model, tokenizer = load_for_training(model_id, device, config.lora)
+        warn_small_dataset(len(data["train"]), config, kind)
+        progress, budget = Progress(stage), TimeBudget.of(config)
+        return cls(stage, config, data, eval_data, output_dir, base_dir, device, model, tokenizer, progress, budget)
 
-# Fields SFTRunConfig and DPORunConfig share with TRL's configs, under the same names.
-SHARED_TRL_FIELDS = (
-    "learning_rate",
-    "num_train_epochs",
-    "max_steps",
-    "per_device_train_batch_size",
-    "gradient_accumulation_steps",
-    "per_device_eval_batch_size",
-    "max_length",
-    "warmup_steps",
-    "weight_decay",
-    "lr_scheduler_type",
-    "logging_steps",
-    "save_steps",
-    "save_total_limit",
-    "seed",
-)
+    @property
+    def checkpoints(self) -> Path:
+        return self.output_dir / "checkpoints"
 
+    def trainer(self, trainer_class, **kwargs):
+        """A TRL trainer of this run (with its time budget's schedule, when it has one)."""
+        trainer = trainer_class(
+            model=self.model,
+            args=self.config.trl_args(self.checkpoints, self.device),
+            train_dataset=self.data["train"],
+            eval_dataset=self.eval_data,
+            processing_class=self.tokenizer,
+            callbacks=[self.progress] if self.budget is None else [self.progress, self.budget],
+            **kwargs,
+        )
+        if self.budget is not None:
+            self.budget.install(trainer)
+        return trainer
 
-def trl_args(trl_config_cls, config, output_dir: Path, device: str, **extra):
-    """A TRL config (``SFTConfig``/``DPOConfig``) from a run config's shared fields, the device's
-    precision settings and the stage's own ``extra`` arguments."""
-    shared = {name: getattr(config, name) for name in SHARED_TRL_FIELDS}
-    return trl_config_cls(
-        output_dir=str(output_dir), **shared, **extra, **device_args(device, config.gradient_checkpointing)
-    )
+    def resuming(self, resume: bool) -> bool:
+        return resume and last_checkpoint(self.checkpoints) is not None
+
+    def finish(self, trainer, train_output, *, resumed: bool, **extra) -> StageResult:
+        """Save the model and adapter, then write the stage's result (its completion marker)."""
+        model_dir, adapter_dir = save_outputs(
+            trainer, self.tokenizer, base_dir=self.base_dir, output_dir=self.output_dir, lora=self.config.lora
+        )
+        metrics = stage_metrics(
+            self.stage,
+            trainer,
+            train_output,
+            self.progress,
+            self.budget,
+            **extra,
+            eval_samples=len(self.eval_data) if self.eval_data is not None else 0,
+            train_samples=len(self.data["train"]),
+            device=self.device,
+            dtype=str(self.model.dtype).removeprefix("torch."),
+            resumed=resumed,
+            config=dataclasses.asdict(self.config),
+        )
+        result = StageResult(self.stage, self.output_dir, model_dir, adapter_dir, self.base_dir, metrics)
+        result.write()
+        return result
 
 
 def load_for_training(model_id: str | Path | None, device: str | None, lora):
     """``(base_dir, device, model, tokenizer)``: the model to tune, fp32 master weights for full
     fine-tuning, 4-bit when the LoRA settings ask for QLoRA."""
     import torch
-
-    from llm_engineering.model.loading import load_causal_lm, pick_device, resolve_model_dir
 
     base_dir = Path(model_id) if isinstance(model_id, Path) else resolve_model_dir(model_id)
     device = pick_device(device)
@@ -142,202 +187,6 @@ def train_only(model, blocks: list[int] | None) -> None:
     model.requires_grad_(False)
     for module in [*(decoder.layers[i] for i in blocks), decoder.norm]:
         module.requires_grad_(True)
-
-
-def device_args(device: str, gradient_checkpointing: bool) -> dict[str, Any]:
-    """bf16 autocast and optional gradient checkpointing on CUDA; plain fp32 on CPU."""
-    import torch
-
-    cuda = device.startswith("cuda")
-    return {
-        "bf16": cuda and torch.cuda.is_bf16_supported(),
-        "fp16": cuda and not torch.cuda.is_bf16_supported(),
-        "use_cpu": not cuda,
-        "gradient_checkpointing": cuda and gradient_checkpointing,
-        "report_to": "none",
-        "include_num_input_tokens_seen": "non_padding",
-        "save_strategy": "steps",
-        "eval_strategy": "no",
-        "dataloader_pin_memory": cuda,
-    }
-
-
-_CURVE_KEYS = ("loss", "grad_norm", "learning_rate", "epoch", "mean_token_accuracy")
-
-
-def _is_curve_key(key: str) -> bool:
-    return key in _CURVE_KEYS or key.startswith(("rewards/", "logps/"))
-
-
-class Progress:
-    """A ``TrainerCallback`` factory: one log line per logging step with loss and tokens/s, and the curves."""
-
-    def __new__(cls, stage: str):
-        from transformers import TrainerCallback
-
-        class _Progress(TrainerCallback):
-            def __init__(self):
-                self.stage = stage
-                self.curve: list[dict[str, float]] = []
-                self.started = time.perf_counter()
-                self.tokens_at_start = 0
-
-            def on_train_begin(self, args, state, control, **kwargs):
-                self.started = time.perf_counter()
-                self.tokens_at_start = state.num_input_tokens_seen
-
-            def tokens_per_second(self, state) -> float:
-                elapsed = time.perf_counter() - self.started
-                return (state.num_input_tokens_seen - self.tokens_at_start) / elapsed if elapsed > 0 else 0.0
-
-            def on_log(self, args, state, control, logs=None, **kwargs):
-                logs = logs or {}
-                if "loss" not in logs:
-                    return
-                point = {"step": state.global_step, "tokens_per_second": round(self.tokens_per_second(state), 1)}
-                point.update({k: float(v) for k, v in logs.items() if isinstance(v, int | float) and _is_curve_key(k)})
-                self.curve.append(point)
-                extra = "".join(
-                    f" {k.split('/')[-1] if k.startswith('rewards/') else k} {logs[k]:.3f}"
-                    for k in ("rewards/margins", "rewards/accuracies")
-                    if k in logs
-                )
-                logger.info(
-                    "{} step {}/{} loss {:.4f} lr {:.2e} tokens/s {:.0f}{}",
-                    self.stage,
-                    state.global_step,
-                    state.max_steps,
-                    logs["loss"],
-                    logs.get("learning_rate", 0.0),
-                    point["tokens_per_second"],
-                    extra,
-                )
-
-        return _Progress()
-
-
-class TimeBudget:
-    """A ``TrainerCallback`` factory that fits a run into ``budget_s`` seconds of training steps.
-
-    It times the first ``calibration_steps`` steps after the first one, then plans the number of
-    steps that fit in the rest of the budget (never more than the epochs or ``max_steps`` of the
-    config allow) and stops on time anyway when steps slow down (a shared machine). Its
-    :meth:`install` gives the trainer a learning-rate schedule over the planned steps: linear
-    warmup for ``warmup_steps``, then a cosine from the peak down to ``min_lr_ratio`` times it
-    (1.0: constant) -- so learning starts at once and the decay ends when the budget does.
-
-    ``clock="cpu"`` counts this process's CPU seconds instead of wall-clock seconds: a benchmark on
-    a machine shared with other work then measures what the budget buys on cores of its own.
-    """
-
-    def __new__(
-        cls,
-        budget_s: float,
-        *,
-        warmup_steps: int = 0,
-        min_lr_ratio: float = 0.1,
-        calibration_steps: int = 3,
-        clock: str = "wall",
-    ):
-        import math
-
-        from transformers import TrainerCallback
-
-        if not budget_s > 0:
-            raise ConfigurationError(f"the training time budget must be a positive number of seconds, got {budget_s}")
-        if clock not in ("wall", "cpu"):
-            raise ConfigurationError(f"the time budget's clock must be 'wall' or 'cpu', got {clock!r}")
-        now = time.process_time if clock == "cpu" else time.perf_counter
-
-        class _TimeBudget(TrainerCallback):
-            def __init__(self):
-                self.budget_s = float(budget_s)
-                self.planned_steps: int | None = None
-                self.upper_steps = 0
-                self.first_step = 0
-                self.started = self.calibration_start = now()
-                self.seconds_per_step: float | None = None
-                self.stopped_on_time = False
-
-            def lr_factor(self, step: int) -> float:
-                if step < warmup_steps:
-                    return (step + 1) / (warmup_steps + 1)
-                total = self.planned_steps or self.upper_steps or 1
-                progress = min(1.0, (step - warmup_steps) / max(1, total - warmup_steps))
-                return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-            def install(self, trainer) -> None:
-                """Give ``trainer`` this schedule (before ``train()``; the trainer then keeps it)."""
-                from torch.optim.lr_scheduler import LambdaLR
-
-                trainer.lr_scheduler = LambdaLR(trainer.create_optimizer(), lambda step: self.lr_factor(step))
-
-            def on_train_begin(self, args, state, control, **kwargs):
-                self.started = now()
-                self.upper_steps = state.max_steps
-                self.first_step = state.global_step
-
-            def on_step_end(self, args, state, control, **kwargs):
-                clock_now = now()
-                done = state.global_step - self.first_step
-                if done == 1:
-                    self.calibration_start = clock_now  # the first step pays one-off costs: not timed
-                elif done == 1 + calibration_steps and self.planned_steps is None:
-                    self.seconds_per_step = (clock_now - self.calibration_start) / calibration_steps
-                    fit = int((self.budget_s - (clock_now - self.started)) / self.seconds_per_step)
-                    self.planned_steps = max(state.global_step, min(state.max_steps, state.global_step + fit))
-                    state.max_steps = self.planned_steps
-                    logger.info(
-                        "time budget {:.0f} {} s: {:.1f} s/step, {} steps planned (the config allows {})",
-                        self.budget_s,
-                        clock,
-                        self.seconds_per_step,
-                        self.planned_steps,
-                        self.upper_steps,
-                    )
-                if self.planned_steps is not None and state.global_step >= self.planned_steps:
-                    control.should_training_stop = True  # the trainer's own loop runs to the config's end
-                elif clock_now - self.started >= self.budget_s and state.global_step < state.max_steps:
-                    self.stopped_on_time = True
-                    control.should_training_stop = True
-                    logger.info("time budget {:.0f} s spent: stopping at step {}", self.budget_s, state.global_step)
-                return control
-
-            def metrics(self) -> dict[str, Any]:
-                return {
-                    "time_budget_s": self.budget_s,
-                    "time_budget_clock": clock,
-                    "planned_steps": self.planned_steps,
-                    "seconds_per_step": round(self.seconds_per_step, 2) if self.seconds_per_step else None,
-                    "stopped_on_time": self.stopped_on_time,
-                }
-
-        return _TimeBudget()
-
-
-def time_budget(config):
-    """The :class:`TimeBudget` callback of a run config with ``time_budget_s`` set, else None."""
-    if config.time_budget_s is None:
-        return None
-    return TimeBudget(
-        config.time_budget_s,
-        warmup_steps=config.warmup_steps,
-        min_lr_ratio=config.min_lr_ratio,
-        clock=config.time_budget_clock,
-    )
-
-
-def check_budget_fields(config) -> None:
-    """``time_budget_s`` and ``min_lr_ratio`` of a run config, checked (``ValueError`` says what is wrong)."""
-    if config.time_budget_s is not None and not config.time_budget_s > 0:
-        raise ValueError(
-            f"time_budget_s must be a positive number of seconds, got {config.time_budget_s} "
-            "(null: epochs and max_steps decide the length)"
-        )
-    if config.time_budget_clock not in ("wall", "cpu"):
-        raise ValueError(f"time_budget_clock must be 'wall' or 'cpu', got {config.time_budget_clock!r}")
-    if not 0 <= config.min_lr_ratio <= 1:
-        raise ValueError("min_lr_ratio must be between 0 and 1 (1: constant learning rate)")
 
 
 def warn_small_dataset(rows: int, config, kind: str) -> None:
@@ -385,7 +234,8 @@ def train(trainer, checkpoint_dir: Path, resume: bool):
         ) from None
 
 
-def evaluate(trainer, eval_dataset) -> float | None:
+def eval_loss(trainer, eval_dataset) -> float | None:
+    """The trainer's loss on ``eval_dataset`` (None without one)."""
     if eval_dataset is None:
         return None
     return float(_without_printers(trainer).evaluate(eval_dataset)["eval_loss"])
@@ -414,14 +264,10 @@ def stage_metrics(stage: str, trainer, train_output, progress, budget=None, **ex
 
 def save_outputs(trainer, tokenizer, *, base_dir: Path, output_dir: Path, lora) -> tuple[Path, Path | None]:
     """Save the adapter (LoRA) and the merged model with its tokenizer; returns (model_dir, adapter_dir)."""
-    import shutil
-
     model_dir = output_dir / "model"
     adapter_dir = output_dir / "adapter" if lora.enabled else None
     shutil.rmtree(model_dir, ignore_errors=True)
     if adapter_dir is not None:
-        from llm_engineering.model.finetuning.lora import merge_adapter
-
         shutil.rmtree(adapter_dir, ignore_errors=True)
         trainer.model.save_pretrained(adapter_dir)
         tokenizer.save_pretrained(adapter_dir)

@@ -96,16 +96,3 @@ def eval_subset(dataset, max_samples: int | None):
     if max_samples is not None and max_samples >= 0 and len(test) > max_samples:
         test = test.select(range(max_samples))
     return test if len(test) else None
-
-
-def find_dataset(value, kind: str):
-    """A dataset given directly or as a folder; a kind name, ``kind/<version>`` or empty means a version
-    saved by dataset generation (empty: the newest)."""
-    if value is not None and not isinstance(value, str | Path):
-        return value
-    text = str(value or "").strip()
-    if text and Path(text).exists():
-        return Path(text)
-    from llm_engineering.application.dataset.store import resolve_dataset_path
-
-    return resolve_dataset_path(text or kind)

@@ -23,7 +23,8 @@ from typing import Any
 from loguru import logger
 
 from llm_engineering.exceptions import ConfigurationError
-from llm_engineering.model.finetuning.common import StageResult, config_from_dict
+from llm_engineering.model.finetuning.base_config import config_from_dict
+from llm_engineering.model.finetuning.common import StageResult
 from llm_engineering.model.finetuning.dpo import DPORunConfig, run_dpo
 from llm_engineering.model.finetuning.sft import SFTRunConfig, run_sft
 from llm_engineering.model.registry import ModelVersion, get_registry
@@ -80,25 +81,28 @@ def run_dir(run_name: str) -> Path:
     return get_settings().DATA_DIR / "models" / "runs" / run_name
 
 
-def sft_stage(instruct_dataset, config: TrainingConfig) -> StageResult:
-    out = run_dir(config.run_name) / "sft"
+def _finished_stage(stage: str, config: TrainingConfig) -> tuple[Path, StageResult | None]:
+    """The stage's folder, and its result when a resumable run already finished it (else a clean start)."""
+    out = run_dir(config.run_name) / stage
     done = StageResult.read(out) if config.resume else None
     if done is not None:
-        logger.info("SFT of run {} already finished; reusing {}", config.run_name, done.model_dir)
-        return done
-    if not config.resume:
+        logger.info("{} of run {} already finished; reusing {}", stage.upper(), config.run_name, done.model_dir)
+    elif not config.resume:
         shutil.rmtree(out, ignore_errors=True)
+    return out, done
+
+
+def sft_stage(instruct_dataset, config: TrainingConfig) -> StageResult:
+    out, done = _finished_stage("sft", config)
+    if done is not None:
+        return done
     return run_sft(instruct_dataset, config.sft, model_id=config.model_id or None, output_dir=out, resume=config.resume)
 
 
 def dpo_stage(preference_dataset, sft: StageResult, config: TrainingConfig) -> StageResult:
-    out = run_dir(config.run_name) / "dpo"
-    done = StageResult.read(out) if config.resume else None
+    out, done = _finished_stage("dpo", config)
     if done is not None:
-        logger.info("DPO of run {} already finished; reusing {}", config.run_name, done.model_dir)
         return done
-    if not config.resume:
-        shutil.rmtree(out, ignore_errors=True)
     return run_dpo(preference_dataset, config.dpo, model_id=Path(sft.model_dir), output_dir=out, resume=config.resume)
 
 
@@ -184,21 +188,40 @@ def summary(version: ModelVersion) -> dict[str, Any]:
     return out
 
 
-def train_twin(instruct_dataset, preference_dataset, config: TrainingConfig | dict | None = None) -> ModelVersion:
-    """SFT on the instruct dataset, DPO on the preference dataset, one new registry version."""
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What a training run will do: its config and datasets, and the registry version it can reuse
+    instead (same datasets and config as the newest one), if any."""
+
+    config: TrainingConfig
+    instruct_dataset: Any
+    preference_dataset: Any
+    fingerprint: str | None
+    reused: ModelVersion | None
+
+
+def plan_training(instruct_dataset, preference_dataset, config: TrainingConfig | dict | None = None) -> TrainingPlan:
+    """The plan of a run on these datasets (``DatasetDict`` or their folders; only folders name a
+    version, so only they can match an earlier version)."""
     if not isinstance(config, TrainingConfig):
         config = TrainingConfig.from_dict(config)
-    fingerprint = None
-    if isinstance(instruct_dataset, (str, Path)):  # a dataset folder names its version
+    fingerprint = reused = None
+    if isinstance(instruct_dataset, str | Path):
         fingerprint = training_fingerprint(config, instruct_dataset, preference_dataset)
         reused = unchanged_version(fingerprint)
-        if reused is not None:
-            logger.info("datasets and config unchanged since {}: reusing it", reused.version)
-            return reused
-    stages = [sft_stage(instruct_dataset, config)]
-    if config.run_dpo:
-        stages.append(dpo_stage(preference_dataset, stages[0], config))
-    return publish(stages, config, fingerprint=fingerprint)
+    return TrainingPlan(config, instruct_dataset, preference_dataset, fingerprint, reused)
+
+
+def train_twin(instruct_dataset, preference_dataset, config: TrainingConfig | dict | None = None) -> ModelVersion:
+    """SFT on the instruct dataset, DPO on the preference dataset, one new registry version."""
+    plan = plan_training(instruct_dataset, preference_dataset, config)
+    if plan.reused is not None:
+        logger.info("datasets and config unchanged since {}: reusing it", plan.reused.version)
+        return plan.reused
+    stages = [sft_stage(plan.instruct_dataset, plan.config)]
+    if plan.config.run_dpo:
+        stages.append(dpo_stage(plan.preference_dataset, stages[0], plan.config))
+    return publish(stages, plan.config, fingerprint=plan.fingerprint)
 
 
 def apply_max_steps_override(config: TrainingConfig) -> TrainingConfig:
