@@ -9,7 +9,9 @@ from typing import Any
 
 from zenml import pipeline
 
+from llm_engineering.application.dataset.store import resolve_dataset_path
 from llm_engineering.application.evaluation import load_config
+from llm_engineering.model.registry import get_registry
 from pipelines._flow import dataset_artifact, join_twin_model, model_artifact
 from steps.evaluating import (
     generate_answers,
@@ -36,8 +38,6 @@ def evaluating(evaluation: Any = None) -> None:
 
 def _dataset_artifact(dataset: str):
     """The ZenML artifact of the generated dataset the samples come from (None for a file or a hand-made folder)."""
-    from llm_engineering.application.dataset.store import resolve_dataset_path
-
     try:
         folder = resolve_dataset_path(dataset)
     except Exception:  # a JSON file, or nothing generated yet: the step says what is wrong
@@ -47,8 +47,6 @@ def _dataset_artifact(dataset: str):
 
 def _model_artifact(models: list[dict]):
     """The ZenML artifact of the first evaluated registry version (``latest`` or ``vNNNN``), if any."""
-    from llm_engineering.model.registry import get_registry
-
     for model in models:
         model_id = str(model.get("model_id") or "")
         if model_id == "latest":

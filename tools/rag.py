@@ -83,7 +83,7 @@ def evaluate(
 
     Recall@k over distinct documents, MRR, and evidence@k (the evidence phrase within the top k).
     """
-    from llm_engineering.application.rag import ContextRetriever, RetrievalConfig, evaluate, load_qa
+    from llm_engineering.application.rag import ContextRetriever, RetrievalConfig, load_qa, measure_retrieval
     from llm_engineering.application.rag.evaluation import QAFileError
     from llm_engineering.exceptions import LLMTwinError
 
@@ -91,7 +91,7 @@ def evaluate(
     try:
         rows = load_qa(qa)
         retriever = ContextRetriever(RetrievalConfig.from_settings(mode=mode))
-        report = evaluate(rows, ks, retriever)
+        report = measure_retrieval(rows, ks, retriever)
     except (QAFileError, LLMTwinError, ValueError) as exc:
         fail(exc)
     report["mode"] = mode

@@ -21,7 +21,7 @@ class LossCurves(BaseModel):
     @classmethod
     def of(cls, version) -> LossCurves:
         """The curves recorded in a registry version's metrics."""
-        from llm_engineering.application.evaluation.runner import _curves_in
+        from llm_engineering.application.evaluation.curves import curves_in as _curves_in
 
         curves: dict[str, list[tuple[float, float]]] = {}
         _curves_in(version.metrics, "", curves)

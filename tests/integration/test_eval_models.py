@@ -37,7 +37,7 @@ def evaluated(tmp_path_factory):
     """One evaluation of base vs a deliberately damaged 'tuned' registry version."""
     import torch
 
-    from llm_engineering.application.evaluation import evaluate
+    from llm_engineering.application.evaluation import evaluate_twin
     from llm_engineering.infrastructure.embeddings import get_embedder
     from llm_engineering.infrastructure.llm import get_llm
     from llm_engineering.model.loading import load_causal_lm
@@ -81,10 +81,10 @@ def evaluated(tmp_path_factory):
         lines: list[str] = []
         handler = logger.add(lambda m: lines.append(m.record["message"]), level="DEBUG")
         try:
-            result, paths = evaluate(config)
+            result, paths = evaluate_twin(config)
         finally:
             logger.remove(handler)
-        again, _ = evaluate({**config, "run_name": "again", "metrics": {"judge": False, "pairwise": False}})
+        again, _ = evaluate_twin({**config, "run_name": "again", "metrics": {"judge": False, "pairwise": False}})
         yield {"result": result, "paths": paths, "again": again, "version": version, "config": config, "log": lines}
         get_embedder.cache_clear()
         get_llm.cache_clear()

@@ -10,8 +10,8 @@ from llm_engineering.application.rag import (
     RetrievalConfig,
     UnknownAuthorError,
     build_rag_messages,
-    evaluate,
     load_qa,
+    measure_retrieval,
 )
 from llm_engineering.application.rag.evaluation import QAFileError
 from llm_engineering.domain.documents import UserDocument
@@ -82,7 +82,7 @@ def test_diversity_caps_chunks_per_document(corpus):
 
 
 def test_evaluate_reports_recall_mrr_and_evidence(corpus):
-    report = evaluate(load_qa(QA_FILE), ks=[1, 3], retriever=retriever())
+    report = measure_retrieval(load_qa(QA_FILE), ks=[1, 3], retriever=retriever())
     assert report["questions"] == 6
     assert report["recall"]["@3"] == 1.0 and report["mrr"] >= 0.9
     assert report["evidence"]["@3"] == 1.0
@@ -94,7 +94,7 @@ def test_evaluate_scores_a_wrong_link_as_a_miss(corpus, tmp_path):
     qa.write_text(
         json.dumps({"question": "LoRA learning rate", "link": "https://nowhere.example/x", "evidence": "zzz"})
     )
-    report = evaluate(load_qa(qa), ks=[1], retriever=retriever())
+    report = measure_retrieval(load_qa(qa), ks=[1], retriever=retriever())
     assert report["recall"]["@1"] == 0.0 and report["mrr"] == 0.0 and report["evidence"]["@1"] == 0.0
     assert report["misses"] == [{"question": "LoRA learning rate", "link": "https://nowhere.example/x", "rank": None}]
     assert report["evidence_misses"] == [

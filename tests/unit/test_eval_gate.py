@@ -7,7 +7,7 @@ import pytest
 
 from llm_engineering.application.evaluation import RegressionGateError, check_gate, enforce_gate, load_config
 from llm_engineering.application.evaluation.config import GateSettings
-from llm_engineering.application.evaluation.runner import EvaluationResult, ModelSummary
+from llm_engineering.application.evaluation.results import EvaluationResult, ModelSummary
 from llm_engineering.application.evaluation.stats import Estimate
 from llm_engineering.exceptions import ConfigurationError
 
@@ -113,7 +113,7 @@ def test_shipped_config_is_valid():
 
 def _scored(base_rouge: list[float], tuned_rouge: list[float], config: dict | None = None) -> EvaluationResult:
     """A result with per-item ROUGE-L for base and tuned on the same items (summaries from them)."""
-    from llm_engineering.application.evaluation.runner import ItemScore
+    from llm_engineering.application.evaluation.results import ItemScore
     from llm_engineering.application.evaluation.samples import EvalSample
     from llm_engineering.application.evaluation.stats import bootstrap_mean
 

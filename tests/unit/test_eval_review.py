@@ -8,12 +8,12 @@ import csv
 import pytest
 
 from llm_engineering.application.evaluation.judge import PairwiseVerdict
+from llm_engineering.application.evaluation.results import EvaluationResult, ItemScore, ModelSummary, PairwiseSummary
 from llm_engineering.application.evaluation.review import (
     ReviewSheetError,
     export_review_sheet,
     import_review_sheet,
 )
-from llm_engineering.application.evaluation.runner import EvaluationResult, ItemScore, ModelSummary, PairwiseSummary
 from llm_engineering.application.evaluation.samples import EvalSample
 from llm_engineering.application.evaluation.stats import Estimate
 

@@ -137,8 +137,8 @@ def _ends_mid_sentence(text: str) -> bool:
 
 def run_variant(variant: str, questions: list[str], max_tokens: int, out) -> dict:
     from llm_engineering.application.evaluation.faithfulness import faithfulness
-    from llm_engineering.application.text import is_loop_free
     from llm_engineering.application.rag.pipeline import TwinRAG
+    from llm_engineering.application.text import is_loop_free
     from llm_engineering.infrastructure.embeddings import get_embedder
 
     mode = "extractive" if variant == "extractive" else "generate"

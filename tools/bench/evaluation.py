@@ -110,7 +110,7 @@ def main(argv: list[str]) -> None:
     out["tuned_loss"] = {"version": tuned_name, **tuned}
     out["loss_reduction"] = 1 - tuned["mean_loss"] / base["mean_loss"]
 
-    from llm_engineering.application.evaluation import evaluate
+    from llm_engineering.application.evaluation import evaluate_twin
 
     config = {
         "models": [{"label": "base", "model_id": ""}, {"label": "tuned", "model_id": str(tuned_dir)}],
@@ -123,7 +123,7 @@ def main(argv: list[str]) -> None:
         "run_name": f"bench-{tuned_name}",
     }
     started = time.perf_counter()
-    result, paths = evaluate(config, author_texts=article_texts(args.dataset.parent))
+    result, paths = evaluate_twin(config, author_texts=article_texts(args.dataset.parent))
     out["comparison"] = {
         "subset": args.subset,
         "seconds": round(time.perf_counter() - started, 1),

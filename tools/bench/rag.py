@@ -182,7 +182,7 @@ def prepare_corpus(dump: Path) -> dict:
 
 
 def quality(qa: Path) -> dict:
-    from llm_engineering.application.rag import ContextRetriever, RetrievalConfig, evaluate, load_qa
+    from llm_engineering.application.rag import ContextRetriever, RetrievalConfig, load_qa, measure_retrieval
 
     rows = load_qa(qa)
     variants = {
@@ -194,7 +194,7 @@ def quality(qa: Path) -> dict:
     for name, overrides in variants.items():
         retriever = ContextRetriever(RetrievalConfig.from_settings(**overrides))
         started = time.perf_counter()
-        result = evaluate(rows, (1, 3, 5, 10), retriever)
+        result = measure_retrieval(rows, (1, 3, 5, 10), retriever)
         result["seconds"] = round(time.perf_counter() - started, 2)
         result["misses"], result["evidence_misses"] = result["misses"][:8], result["evidence_misses"][:8]
         out[name] = result

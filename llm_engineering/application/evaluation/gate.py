@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from llm_engineering.application.evaluation.comparison import compare_metric
 from llm_engineering.application.evaluation.config import METRICS, GateRule, GateSettings
+from llm_engineering.application.evaluation.results import EvaluationResult
 from llm_engineering.exceptions import LLMTwinError
 
 
@@ -79,7 +80,7 @@ def _judge_rule(rule: GateRule, regression: float, verdict: str, candidate: str)
     return True, "no significant difference (tolerated: the rule fails only on a significant regression)"
 
 
-def check_gate(result, settings: GateSettings) -> GateResult:
+def check_gate(result: EvaluationResult, settings: GateSettings) -> GateResult:
     """Apply ``settings`` to an ``EvaluationResult``."""
     labels = [m.label for m in result.models]
     if not settings.enabled:

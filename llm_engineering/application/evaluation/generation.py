@@ -23,8 +23,13 @@ from loguru import logger
 from pydantic import BaseModel
 
 from llm_engineering.application.evaluation.samples import EvalSample
+from llm_engineering.files import write_json_atomic
+from llm_engineering.infrastructure.llm import local_llm
+from llm_engineering.infrastructure.llm.local import LocalLLM
 from llm_engineering.infrastructure.log import progress
 from llm_engineering.model.chat import build_messages, render_chat
+from llm_engineering.model.loading import load_causal_lm, resolve_model_dir
+from llm_engineering.settings import get_settings
 
 
 class ItemRun(BaseModel):
@@ -93,8 +98,6 @@ def generate_batch(
 ):
     """Greedy answers for a batch of conversations, generated exactly as the service generates them
     (the local backend: same rendering, stops and loop guard); returns (text, tokens, reason)."""
-    from llm_engineering.infrastructure.llm.local import LocalLLM
-
     llm = LocalLLM.from_loaded(model, tokenizer, batch_size=len(conversations), stop_repeats=stop_repeats)
     results = llm.chat_batch(list(conversations), max_tokens=max_new_tokens)
     return [(r.text.strip(), r.completion_tokens, r.finish_reason) for r in results]
@@ -121,10 +124,7 @@ class ItemCache:
             return {}
 
     def put(self, sample: EvalSample, record: dict) -> None:
-        path = self._path(sample)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({**self.get(sample), **record}, ensure_ascii=False), encoding="utf-8")
-        tmp.replace(path)
+        write_json_atomic(self._path(sample), {**self.get(sample), **record}, indent=None)
 
 
 def run_model(
@@ -141,51 +141,24 @@ def run_model(
     loaded=None,
 ) -> ModelRun:
     """Answers and reference loss of one model over ``samples`` (cached per version and item)."""
-    from llm_engineering.infrastructure.llm import local_llm
-    from llm_engineering.model.loading import load_causal_lm, resolve_model_dir
-    from llm_engineering.settings import get_settings
-
     model_dir = resolve_model_dir(model_id or None)
-    version_key = model_version_key(model_dir)
     stop_repeats = get_settings().LLM_STOP_REPEATS  # changes the answers, so part of the cache key
     # answers come from the service's in-process engine (LLM_BACKEND) unless a model in memory is given
     llm = (
         None if loaded or not generate else local_llm(str(model_dir), batch_size=batch_size, stop_repeats=stop_repeats)
     )
-    engine = {k: v for k, v in (llm.output_settings if llm else {}).items() if k != "stop_repeats"}
-    key = [max_new_tokens, system_prompt, stop_repeats, *([engine] if engine else [])]
-    settings_key = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
-    cache = ItemCache(cache_root, version_key, settings_key)
+    settings_key = _settings_key(max_new_tokens, system_prompt, stop_repeats, llm)
+    cache = ItemCache(cache_root, model_version_key(model_dir), settings_key)
     records = {s.id: cache.get(s) for s in samples}
     need_answer = [s for s in samples if generate and "answer" not in records[s.id]]
     need_loss = [s for s in samples if loss and "loss_sum" not in records[s.id]]
     gen_s = loss_s = 0.0
     if need_answer or need_loss:
         model, tokenizer = loaded or (load_causal_lm(model_dir) if need_loss or not llm else (None, None))
-        started = time.perf_counter()
-        with progress(len(need_loss), f"{label}: reference loss") as bar:
-            for s in need_loss:
-                total, count = answer_loss(model, tokenizer, messages_for(s, system_prompt), s.reference)
-                cache.put(s, {"loss_sum": total, "loss_tokens": count})
-                records[s.id].update(loss_sum=total, loss_tokens=count)
-                bar.update()
-        loss_s = time.perf_counter() - started
-        started = time.perf_counter()
-        with progress(len(need_answer), f"{label}: answers", unit="answer") as bar:
-            for i in range(0, len(need_answer), batch_size):
-                batch = need_answer[i : i + batch_size]
-                conversations = [messages_for(s, system_prompt) for s in batch]
-                if llm is not None:
-                    results = llm.chat_batch(conversations, max_tokens=max_new_tokens)
-                    outs = [(r.text.strip(), r.completion_tokens, r.finish_reason) for r in results]
-                else:
-                    outs = generate_batch(model, tokenizer, conversations, max_new_tokens, stop_repeats)
-                for s, (text, n, reason) in zip(batch, outs, strict=True):
-                    record = {"answer": text, "completion_tokens": n, "finish_reason": reason}
-                    cache.put(s, record)
-                    records[s.id].update(record)
-                bar.update(len(batch))
-        gen_s = time.perf_counter() - started
+        scored = _ItemWriter(label, cache, records, system_prompt)
+        loss_s = scored.losses(model, tokenizer, need_loss)
+        answer = _answerer(llm, model, tokenizer, max_new_tokens, stop_repeats)
+        gen_s = scored.answers(answer, need_answer, batch_size)
     items = [
         ItemRun(sample_id=s.id, **{k: v for k, v in records[s.id].items() if k in ItemRun.model_fields})
         for s in samples
@@ -201,6 +174,60 @@ def run_model(
         loss_seconds=loss_s,
         cached_items=len(samples) - len({s.id for s in need_answer} | {s.id for s in need_loss}),
     )
+
+
+def _settings_key(max_new_tokens: int, system_prompt: str | None, stop_repeats: bool, llm) -> str:
+    """The part of the cache key for the settings that change answers (the engine's output
+    settings included, when the service's engine generates them)."""
+    engine = {k: v for k, v in (llm.output_settings if llm else {}).items() if k != "stop_repeats"}
+    key = [max_new_tokens, system_prompt, stop_repeats, *([engine] if engine else [])]
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _answerer(llm, model, tokenizer, max_new_tokens: int, stop_repeats: bool):
+    """A function conversations → ``(text, tokens, finish reason)`` per conversation: the service's
+    engine when there is one, else the model in memory."""
+    if llm is not None:
+
+        def with_engine(conversations):
+            results = llm.chat_batch(conversations, max_tokens=max_new_tokens)
+            return [(r.text.strip(), r.completion_tokens, r.finish_reason) for r in results]
+
+        return with_engine
+    return lambda conversations: generate_batch(model, tokenizer, conversations, max_new_tokens, stop_repeats)
+
+
+class _ItemWriter:
+    """Computes what is missing for items and writes it to the cache and to the run's records."""
+
+    def __init__(self, label: str, cache: ItemCache, records: dict[str, dict], system_prompt: str | None) -> None:
+        self.label, self.cache, self.records, self.system_prompt = label, cache, records, system_prompt
+
+    def _keep(self, sample: EvalSample, record: dict) -> None:
+        self.cache.put(sample, record)
+        self.records[sample.id].update(record)
+
+    def losses(self, model, tokenizer, samples: Sequence[EvalSample]) -> float:
+        """Reference loss of each sample; returns the seconds it took."""
+        started = time.perf_counter()
+        with progress(len(samples), f"{self.label}: reference loss") as bar:
+            for s in samples:
+                total, count = answer_loss(model, tokenizer, messages_for(s, self.system_prompt), s.reference)
+                self._keep(s, {"loss_sum": total, "loss_tokens": count})
+                bar.update()
+        return time.perf_counter() - started
+
+    def answers(self, answer, samples: Sequence[EvalSample], batch_size: int) -> float:
+        """Answers of the samples, ``batch_size`` at a time; returns the seconds it took."""
+        started = time.perf_counter()
+        with progress(len(samples), f"{self.label}: answers", unit="answer") as bar:
+            for i in range(0, len(samples), batch_size):
+                batch = samples[i : i + batch_size]
+                outs = answer([messages_for(s, self.system_prompt) for s in batch])
+                for s, (text, n, reason) in zip(batch, outs, strict=True):
+                    self._keep(s, {"answer": text, "completion_tokens": n, "finish_reason": reason})
+                bar.update(len(batch))
+        return time.perf_counter() - started
 
 
 def mean_loss(run: ModelRun) -> tuple[float | None, float | None, int]:

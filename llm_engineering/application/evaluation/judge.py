@@ -33,6 +33,7 @@ from typing import Any, Literal
 from loguru import logger
 from pydantic import BaseModel
 
+from llm_engineering.application.dataset.parsing import find_json
 from llm_engineering.infrastructure.log import progress
 
 SCALE = (1, 2, 3)
@@ -163,8 +164,6 @@ _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 def _json_objects(text: str) -> list[Any]:
     """JSON objects recovered from a reply: the project's JSON finder first (whole reply, fenced
     block, first decodable value), then repairs of common slips (trailing commas, single quotes)."""
-    from llm_engineering.application.dataset.parsing import find_json
-
     value = find_json(text)
     if isinstance(value, dict):
         return [value]

@@ -8,14 +8,17 @@ from __future__ import annotations
 import base64
 import io
 import json
+import shutil
 from pathlib import Path
 
 from pydantic import BaseModel
 
 from llm_engineering.application.evaluation.comparison import Comparison, compare_models
 from llm_engineering.application.evaluation.config import METRICS
+from llm_engineering.application.evaluation.curves import registry_version_dir
 from llm_engineering.application.evaluation.judge import RUBRIC
-from llm_engineering.application.evaluation.runner import PER_ITEM_METRICS, EvaluationResult, registry_version_dir
+from llm_engineering.application.evaluation.results import PER_ITEM_METRICS, EvaluationResult
+from llm_engineering.application.evaluation.review import export_review_sheet
 from llm_engineering.settings import get_settings
 
 HEADLINE = ["loss", "perplexity", *PER_ITEM_METRICS[1:]]  # the per-item metrics, perplexity beside loss
@@ -446,8 +449,14 @@ def write_report(result: EvaluationResult, folder: Path | None = None) -> Report
     paths = ReportPaths(folder=str(folder), html=str(html_path), json_path=str(json_path))
     review_items = int(result.config.get("review", {}).get("items", 0) or 0)
     if review_items:
-        from llm_engineering.application.evaluation.review import export_review_sheet
-
         csv_path, page = export_review_sheet(result, folder, review_items)
         paths.review_csv, paths.review_html = str(csv_path), str(page)
     return paths
+
+
+def copy_to_reports(folder: Path, run_name: str) -> Path:
+    """``folder`` (a written report) copied to DATA_DIR/reports/<run_name>/ unless it is that folder."""
+    target = get_settings().DATA_DIR / "reports" / run_name
+    if target.resolve() != folder.resolve():
+        shutil.copytree(folder, target, dirs_exist_ok=True)
+    return target

@@ -11,13 +11,13 @@ from pathlib import Path
 from loguru import logger
 
 from llm_engineering.application.evaluation.samples import EvalSample
+from llm_engineering.application.rag import ContextRetriever, build_rag_messages, load_qa, measure_retrieval
+from llm_engineering.application.rag.evaluation import QAFileError
 from llm_engineering.exceptions import ConfigurationError
 
 
 def attach_context(samples: Sequence[EvalSample], k: int = 3, retriever=None) -> list[EvalSample]:
     """Each sample with the passages retrieved for its question and the RAG prompt built from them."""
-    from llm_engineering.application.rag import ContextRetriever, build_rag_messages
-
     retriever = retriever or ContextRetriever()
     out = []
     for sample in samples:
@@ -41,14 +41,11 @@ def retrieval_metrics(qa_path: str | None, ks: Sequence[int], notes: list[str], 
     if not qa_path:
         notes.append("retrieval metrics skipped: set retrieval.qa_path to a JSON-lines file of question + link")
         return None
-    from llm_engineering.application.rag import evaluate, load_qa
-    from llm_engineering.application.rag.evaluation import QAFileError
-
     try:
         rows = load_qa(Path(qa_path))
     except QAFileError as exc:
         raise ConfigurationError(f"retrieval.qa_path: {exc}") from None
-    report = evaluate(rows, ks, retriever)
+    report = measure_retrieval(rows, ks, retriever)
     flat: dict[str, float | int | None] = {"questions": report["questions"], "mrr": report["mrr"]}
     flat.update({f"recall{k}": v for k, v in report["recall"].items()})
     flat.update({f"evidence{k}": v for k, v in report["evidence"].items()})

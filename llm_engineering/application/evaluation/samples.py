@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from llm_engineering.application.dataset.store import load_dataset_dict
 from llm_engineering.exceptions import ConfigurationError
 
 
@@ -90,8 +91,6 @@ def load_samples(dataset: str, split: str = "test", limit: int | None = None) ->
     if path.suffix == ".json" and path.is_file():
         rows: Iterable[Mapping[str, Any]] = load_instruct_json(path, split)
     else:
-        from llm_engineering.application.dataset import load_dataset_dict
-
         dataset_dict = load_dataset_dict(dataset)
         if split not in dataset_dict:
             raise ConfigurationError(f"dataset {dataset!r} has no {split!r} split (has {list(dataset_dict)})")

@@ -20,6 +20,7 @@ from loguru import logger
 from pydantic import BaseModel
 
 from llm_engineering.application.text import punctuation_chars, split_sentences, words
+from llm_engineering.domain.embedded_chunks import EMBEDDED_CLASSES
 
 TTR_WINDOW = 50
 
@@ -51,8 +52,6 @@ def author_chunk_centroid_and_texts(
 ) -> tuple[np.ndarray, list[str]] | None:
     """Centroid of the author's chunk embeddings in the vector store and the chunks' texts;
     ``None`` when the store holds none."""
-    from llm_engineering.domain.embedded_chunks import EMBEDDED_CLASSES
-
     vectors: list[list[float]] = []
     texts: list[str] = []
     filters = {"author_full_name": author_full_name} if author_full_name else {}

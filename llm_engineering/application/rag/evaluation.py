@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from llm_engineering.application.crawlers.base import file_link
+from llm_engineering.application.rag.retriever import ContextRetriever
 from llm_engineering.domain.identity import canonical_link
 
 
@@ -65,11 +66,11 @@ def normalise_text(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
-def evaluate(qa_rows: Iterable[dict[str, Any]], ks: Sequence[int] = (1, 3, 5, 10), retriever=None) -> dict[str, Any]:
+def measure_retrieval(
+    qa_rows: Iterable[dict[str, Any]], ks: Sequence[int] = (1, 3, 5, 10), retriever=None
+) -> dict[str, Any]:
     """recall@k, MRR and evidence@k of ``retriever`` (default: a hybrid ContextRetriever)."""
     if retriever is None:
-        from llm_engineering.application.rag.retriever import ContextRetriever
-
         retriever = ContextRetriever()
     ks = sorted({int(k) for k in ks})
     if not ks or ks[0] < 1:

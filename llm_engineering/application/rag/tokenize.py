@@ -22,6 +22,7 @@ from functools import lru_cache
 
 from llm_engineering.application.text.scripts import HANGUL, HANGUL_CLASS
 from llm_engineering.application.text.stems import english_stem
+from llm_engineering.settings import get_settings
 
 KOREAN_TERMS = ("bigrams", "morphemes", "both")
 
@@ -73,8 +74,6 @@ def lexical_tokens(text: str, korean: str | None = None) -> list[str]:
 
 
 def _configured_korean_terms() -> str:
-    from llm_engineering.settings import get_settings
-
     return get_settings().RAG_KOREAN_TERMS
 
 
