@@ -17,7 +17,8 @@ def train_dpo(
     training: dict[str, Any] | None = None,
     preference_datasets: DatasetDict | None = None,
 ) -> Annotated[dict, "dpo_result"]:
-    # ``preference_datasets``: the dataset's ZenML artifact, an input for the run graph; the folder is what is read.
+    # ``preference_dataset``: the folder the pipeline resolved (what is read);
+    # ``preference_datasets``: its ZenML artifact, an input for the run graph only.
     config = TrainingConfig.from_dict(training)
     result = dpo_stage(Path(preference_dataset), StageResult.from_dict(sft_result), config)
     metrics = result.metrics

@@ -13,7 +13,8 @@ from llm_engineering.model.finetuning.twin import TrainingConfig, sft_stage
 def train_sft(
     instruct_dataset: str, training: dict[str, Any] | None = None, instruct_datasets: DatasetDict | None = None
 ) -> Annotated[dict, "sft_result"]:
-    # ``instruct_datasets``: the dataset's ZenML artifact, an input for the run graph; the folder is what is read.
+    # ``instruct_dataset``: the folder the pipeline resolved (what is read); ``instruct_datasets``: its ZenML artifact,
+    # an input for the run graph only.
     config = TrainingConfig.from_dict(training)
     result = sft_stage(Path(instruct_dataset), config)
     metrics = result.metrics
