@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from llm_engineering.application.crawlers import CrawlerDispatcher, CrawlError, load_crawlers
-from llm_engineering.application.crawlers.base import platform_for
+from llm_engineering.application.crawlers.dispatcher import platform_for
 from llm_engineering.application.crawlers.github import GithubCrawler
 from llm_engineering.application.crawlers.medium import MediumCrawler
 from llm_engineering.infrastructure.http import FetchError, NetworkPolicy, check_url

@@ -3,7 +3,8 @@ Atom feed answered at the link becomes one article per entry."""
 
 from __future__ import annotations
 
-from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext, CrawlError
+from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext
+from llm_engineering.application.crawlers.feed import articles_from_feed
 from llm_engineering.domain.documents import ArticleDocument, Document, UserDocument
 
 
@@ -15,14 +16,11 @@ class ArticleCrawler(BaseCrawler):
     def crawl(self, link: str, user: UserDocument, context: CrawlContext) -> list[Document]:
         result = context.fetcher.fetch(link)
         if result.is_feed:
-            from llm_engineering.application.crawlers.feed import articles_from_feed
-
             return articles_from_feed(result.text, link, user, context)
-        return [self.article_from_html(self.page_html(result.text, result.final_url, context), link, user)]
+        return self.extract(result.text, result.final_url, link, user, context)
 
-    def page_html(self, html: str, url: str, context: CrawlContext) -> str:
-        """The HTML that holds the article (platforms with frames override this)."""
-        return html
-
-
-__all__ = ["ArticleCrawler", "CrawlError"]
+    def extract(self, html: str, url: str, link: str, user: UserDocument, context: CrawlContext) -> list[Document]:
+        """The documents of a fetched page (``url``: where the fetch ended after redirects; ``link``:
+        the link asked for, stored on the documents). Platforms whose pages need their own parsing
+        override this."""
+        return [self.article_from_html(html, link, user)]

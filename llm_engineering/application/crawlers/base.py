@@ -1,7 +1,7 @@
 """What every crawler is: one class, the links it handles, the documents it makes.
 
-A crawler registers itself when its module is imported (``__init_subclass__``); the dispatcher
-imports every module of this package, so adding a platform is adding one file.
+A crawler registers itself in ``CRAWLERS`` when its class is defined (``__init_subclass__``); the
+dispatcher imports every module of this package, so adding a platform is adding one file.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import unquote, urlsplit
 
-from llm_engineering.domain.documents import Document, UserDocument
+from llm_engineering.application.crawlers.errors import CrawlError
+from llm_engineering.application.crawlers.extract import article_content
+from llm_engineering.domain.documents import ArticleDocument, Document, UserDocument
 from llm_engineering.domain.identity import canonical_link
-from llm_engineering.exceptions import LLMTwinError
 
 if TYPE_CHECKING:
     from llm_engineering.infrastructure.browser import SharedBrowser
@@ -23,10 +24,6 @@ if TYPE_CHECKING:
 
 CRAWLERS: dict[str, type[BaseCrawler]] = {}
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
-
-
-class CrawlError(LLMTwinError):
-    """A link could not be crawled; the message is the reason recorded for it."""
 
 
 @dataclass
@@ -86,20 +83,25 @@ class BaseCrawler(ABC):
     def crawl(self, link: str, user: UserDocument, context: CrawlContext) -> list[Document]:
         """Fetch the link and return its documents (not saved); raise CrawlError on failure."""
 
-    def article_from_html(self, html: str, link: str, user: UserDocument) -> Document:
-        """One article of this crawler's platform from a page's HTML (main-content extraction)."""
-        from llm_engineering.application.crawlers.extract import article_content
-        from llm_engineering.domain.documents import ArticleDocument
-
-        content, published = article_content(html, link)
-        return ArticleDocument(
+    def document(
+        self, content: dict, link: str | None, user: UserDocument, published_at=None, cls=None, **fields
+    ) -> Document:
+        """A document of this crawler's platform written by ``user`` (``cls`` defaults to
+        ``document_class``; ``fields`` are the class's own, such as a repository's ``name``)."""
+        return (cls or self.document_class)(
             content=content,
             platform=self.platform,
             author_id=user.id,
             author_full_name=user.full_name,
             link=link,
-            published_at=published,
+            published_at=published_at,
+            **fields,
         )
+
+    def article_from_html(self, html: str, link: str, user: UserDocument) -> Document:
+        """One article of this crawler's platform from a page's HTML (main-content extraction)."""
+        content, published = article_content(html, link)
+        return self.document(content, link, user, published, cls=ArticleDocument)
 
 
 def scheme_of(link: str) -> str | None:
@@ -123,6 +125,14 @@ def local_path(link: str) -> Path | None:
     return None
 
 
+def existing_path(link: str) -> Path:
+    """The local path a link names; CrawlError when it names none or nothing is there."""
+    path = local_path(link)
+    if path is None or not path.exists():
+        raise CrawlError(f"local path not found: {link}")
+    return path
+
+
 def file_link(path: Path) -> str:
     """The link stored for a local file: its absolute ``file://`` URI."""
     return path.resolve().as_uri()
@@ -142,13 +152,3 @@ def public_link(link: str | None) -> str | None:
 def public_text(text: str) -> str:
     """``text`` with every ``file://`` URI in it replaced by the file's name."""
     return _FILE_URI.sub(lambda m: public_link(m.group(0)) or "", text)
-
-
-def platform_for(url: str, default: str = "blog") -> str:
-    """The platform of a web URL, asked of the registered crawlers (no hand-kept host list)."""
-    from llm_engineering.application.crawlers.dispatcher import load_crawlers
-
-    for cls in sorted(load_crawlers().values(), key=lambda c: -c.priority):
-        if not cls.local and cls.platform and cls._compiled and cls.matches(url) and cls.platform != "feed":
-            return cls.platform
-    return default

@@ -10,8 +10,10 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from functools import lru_cache
+from pathlib import Path
 
-from llm_engineering.application.crawlers.base import CRAWLERS, BaseCrawler, CrawlError, local_path, scheme_of
+from llm_engineering.application.crawlers.base import CRAWLERS, BaseCrawler, local_path, scheme_of
+from llm_engineering.application.crawlers.errors import CrawlError
 from llm_engineering.infrastructure.http import FetchError, check_url
 
 FALLBACK = "article"
@@ -19,16 +21,22 @@ FALLBACK = "article"
 
 @lru_cache(maxsize=1)
 def _import_all() -> None:
-    import llm_engineering.application.crawlers as package
-
-    for module in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{module.name}")
+    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        importlib.import_module(f"{__package__}.{module.name}")
 
 
 def load_crawlers() -> dict[str, type[BaseCrawler]]:
     """Every registered crawler class by name (importing this package's modules once)."""
     _import_all()
     return dict(CRAWLERS)
+
+
+def platform_for(url: str, default: str = "blog") -> str:
+    """The platform of a web URL, asked of the registered crawlers (no hand-kept host list)."""
+    for cls in sorted(load_crawlers().values(), key=lambda c: -c.priority):
+        if not cls.local and cls.platform and cls._compiled and cls.matches(url) and cls.platform != "feed":
+            return cls.platform
+    return default
 
 
 class CrawlerDispatcher:

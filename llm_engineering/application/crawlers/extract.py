@@ -12,7 +12,7 @@ import trafilatura
 from bs4 import BeautifulSoup
 from trafilatura.metadata import extract_metadata
 
-from llm_engineering.application.crawlers.base import CrawlError
+from llm_engineering.application.crawlers.errors import CrawlError
 
 _DATE_CONFIG = {"extensive_search": False, "original_date": True}
 # Fewer letters/digits than this and a page has no article (only menus, a title, a footer).

@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 
 import feedparser
 
-from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext, CrawlError, platform_for
+from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext
+from llm_engineering.application.crawlers.dispatcher import platform_for
+from llm_engineering.application.crawlers.errors import CrawlError
 from llm_engineering.application.crawlers.extract import html_to_markdown
 from llm_engineering.domain.documents import ArticleDocument, Document, UserDocument
 from llm_engineering.infrastructure.http import FEED_TYPES

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from loguru import logger
 
-from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext, CrawlError
+from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext
+from llm_engineering.application.crawlers.errors import CrawlError
 from llm_engineering.domain.documents import Document, RepositoryDocument, UserDocument
 
 _REPO = re.compile(r"^https://github\.com/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?(?:/.*)?$")
@@ -127,17 +128,7 @@ class GithubCrawler(BaseCrawler):
         s = context.settings
         url, name = self.repository_url(link)
         files, published = clone_and_read(url, name, s)
-        return [
-            RepositoryDocument(
-                content=files,
-                name=name,
-                platform=self.platform,
-                author_id=user.id,
-                author_full_name=user.full_name,
-                link=url,
-                published_at=published,
-            )
-        ]
+        return [self.document(files, url, user, published, name=name)]
 
 
 def clone_and_read(url: str, name: str, settings) -> tuple[dict[str, str], datetime | None]:

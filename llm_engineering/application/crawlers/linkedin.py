@@ -12,7 +12,8 @@ import io
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext, CrawlError, local_path
+from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext, existing_path
+from llm_engineering.application.crawlers.errors import CrawlError
 from llm_engineering.application.crawlers.local_sources import decode_text, list_names, read_member
 from llm_engineering.domain.documents import Document, PostDocument, UserDocument
 
@@ -42,9 +43,7 @@ class LinkedInExportCrawler(BaseCrawler):
         )
 
     def crawl(self, link: str, user: UserDocument, context: CrawlContext) -> list[Document]:
-        path = local_path(link)
-        if path is None or not path.exists():
-            raise CrawlError(f"local path not found: {link}")
+        path = existing_path(link)
         if path.is_file() and path.suffix.lower() == ".csv":
             data, member = path.read_bytes(), path.name
         else:
@@ -60,17 +59,9 @@ class LinkedInExportCrawler(BaseCrawler):
             text = (row.get("ShareCommentary") or "").replace("\r\n", "\n").strip()
             if not text:
                 continue  # reposts without a comment carry none of the author's writing
-            posts.append(
-                PostDocument(
-                    content={"Content": text},
-                    platform=self.platform,
-                    author_id=user.id,
-                    author_full_name=user.full_name,
-                    link=(row.get("ShareLink") or "").strip() or None,
-                    published_at=_date(row.get("Date")),
-                    image=(row.get("MediaUrl") or "").strip() or None,
-                )
-            )
+            link = (row.get("ShareLink") or "").strip() or None
+            image = (row.get("MediaUrl") or "").strip() or None
+            posts.append(self.document({"Content": text}, link, user, _date(row.get("Date")), image=image))
         if not posts:
             raise CrawlError(f"no posts with text in {member} of {path}")
         return posts

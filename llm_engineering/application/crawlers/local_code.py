@@ -29,7 +29,8 @@ from pathlib import Path
 
 from loguru import logger
 
-from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext, CrawlError, file_link, local_path
+from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext, file_link, local_path
+from llm_engineering.application.crawlers.errors import CrawlError
 from llm_engineering.application.crawlers.github import clone_and_read, read_tree
 from llm_engineering.domain.documents import Document, RepositoryDocument, UserDocument
 from llm_engineering.domain.identity import canonical_link

@@ -24,7 +24,8 @@ from typing import Any
 import yaml
 from loguru import logger
 
-from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext, CrawlError, file_link, local_path
+from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext, existing_path, file_link
+from llm_engineering.application.crawlers.errors import CrawlError
 from llm_engineering.application.crawlers.extract import article_content
 from llm_engineering.application.crawlers.local_sources import decode_text
 from llm_engineering.domain.documents import ArticleDocument, Document, PostDocument, UserDocument
@@ -95,9 +96,7 @@ class LocalFilesCrawler(BaseCrawler):
         return path.is_dir() or path.suffix.lower() in TEXT_SUFFIXES + HTML_SUFFIXES
 
     def crawl(self, link: str, user: UserDocument, context: CrawlContext) -> list[Document]:
-        path = local_path(link)
-        if path is None or not path.exists():
-            raise CrawlError(f"local path not found: {link}")
+        path = existing_path(link)
         if path.is_file():
             return [self.document_from_file(path, user, context, is_post=_is_posts(path.parent.name))]
         documents = []
@@ -139,15 +138,8 @@ class LocalFilesCrawler(BaseCrawler):
             if tags is not None:
                 content["tags"] = tags
             published = front_matter_date(meta.get("date"))
-        cls = PostDocument if is_post else ArticleDocument
-        return cls(
-            content=content,
-            platform=self.platform,
-            author_id=user.id,
-            author_full_name=user.full_name,
-            link=link,
-            published_at=published or datetime.fromtimestamp(path.stat().st_mtime, UTC),
-        )
+        published = published or datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        return self.document(content, link, user, published, cls=PostDocument if is_post else ArticleDocument)
 
 
 def _is_posts(folder_name: str) -> bool:

@@ -9,7 +9,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from llm_engineering.application.crawlers.base import CrawlError
+from llm_engineering.application.crawlers.errors import CrawlError
 
 MAX_MEMBER_BYTES = 20 * 2**20
 

@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 
 from loguru import logger
 
-from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext, CrawlError
+from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext
+from llm_engineering.application.crawlers.errors import CrawlError
 from llm_engineering.application.crawlers.extract import looks_like_bot_check
 from llm_engineering.application.crawlers.feed import article_from_entry, parse_feed
 from llm_engineering.domain.documents import ArticleDocument, Document, UserDocument

@@ -9,6 +9,7 @@ from bs4 import BeautifulSoup
 
 from llm_engineering.application.crawlers.article import ArticleCrawler
 from llm_engineering.application.crawlers.base import CrawlContext
+from llm_engineering.domain.documents import Document, UserDocument
 
 
 class NaverBlogCrawler(ArticleCrawler):
@@ -16,8 +17,8 @@ class NaverBlogCrawler(ArticleCrawler):
     platform = "naver_blog"
     url_patterns = (r"^https?://(m\.)?blog\.naver\.com/",)
 
-    def page_html(self, html: str, url: str, context: CrawlContext) -> str:
+    def extract(self, html: str, url: str, link: str, user: UserDocument, context: CrawlContext) -> list[Document]:
         frame = BeautifulSoup(html, "lxml").find("iframe", id="mainFrame")
-        if frame is None or not frame.get("src"):
-            return html
-        return context.fetcher.fetch(urljoin(url, frame["src"])).text
+        if frame is not None and frame.get("src"):
+            html = context.fetcher.fetch(urljoin(url, frame["src"])).text
+        return super().extract(html, url, link, user, context)

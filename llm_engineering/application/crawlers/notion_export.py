@@ -12,7 +12,8 @@ from pathlib import Path, PurePosixPath
 
 from loguru import logger
 
-from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext, CrawlError, local_path
+from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext, existing_path
+from llm_engineering.application.crawlers.errors import CrawlError
 from llm_engineering.application.crawlers.extract import article_content
 from llm_engineering.application.crawlers.local_sources import decode_text, iter_files, list_names
 from llm_engineering.domain.documents import ArticleDocument, Document, UserDocument
@@ -39,9 +40,7 @@ class NotionExportCrawler(BaseCrawler):
         return any(_is_page(n) for n in list_names(path))
 
     def crawl(self, link: str, user: UserDocument, context: CrawlContext) -> list[Document]:
-        path = local_path(link)
-        if path is None or not path.exists():
-            raise CrawlError(f"local path not found: {link}")
+        path = existing_path(link)
         articles = []
         for name, data in iter_files(path, (".md", ".html")):
             match = _PAGE.match(PurePosixPath(name).name)
@@ -67,11 +66,4 @@ class NotionExportCrawler(BaseCrawler):
             if not body.strip():
                 raise CrawlError(f"empty article: {name}")
             content = {"Title": title, "Subtitle": None, "Content": body.strip("\n")}
-        return ArticleDocument(
-            content=content,
-            platform=self.platform,
-            author_id=user.id,
-            author_full_name=user.full_name,
-            link=link,
-            published_at=published,
-        )
+        return self.document(content, link, user, published)

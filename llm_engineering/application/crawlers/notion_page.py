@@ -3,7 +3,8 @@ renders the page with JavaScript, so the crawler waits for the page content to a
 
 from __future__ import annotations
 
-from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext, CrawlError
+from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext
+from llm_engineering.application.crawlers.errors import CrawlError
 from llm_engineering.domain.documents import ArticleDocument, Document, UserDocument
 from llm_engineering.infrastructure.browser import BrowserError
 
