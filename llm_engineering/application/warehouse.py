@@ -13,8 +13,6 @@ another link is refused, never allowed to replace it.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +25,7 @@ import llm_engineering.domain.documents  # noqa: F401,E402
 from llm_engineering.domain.base.nosql import DOCUMENT_CLASSES, NoSQLBaseDocument
 from llm_engineering.domain.documents import UserDocument
 from llm_engineering.exceptions import DuplicateKeyError, ImportFileError
+from llm_engineering.files import write_json_atomic
 
 
 @dataclass
@@ -43,21 +42,10 @@ def export_warehouse(folder: str | Path) -> dict[str, int]:
     counts = {}
     for name, cls in sorted(DOCUMENT_CLASSES.items()):
         docs = [d.to_mongo() for d in cls.bulk_find()]
-        _write_json_atomic(folder / f"{name}.json", docs)
+        write_json_atomic(folder / f"{name}.json", docs, indent=1)
         counts[name] = len(docs)
         logger.info("exported {} {} to {}", len(docs), name, folder / f"{name}.json")
     return counts
-
-
-def _write_json_atomic(path: Path, data) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _load_file(path: Path, cls: type[NoSQLBaseDocument]) -> list[NoSQLBaseDocument]:

@@ -14,23 +14,27 @@ from steps.generate_datasets.materializer import DatasetDictMaterializer
 __all__ = ["DatasetDictMaterializer", "generate_instruct_datasets_step", "generate_preference_datasets_step"]
 
 
-def _log(report, artifact: str) -> dict:
+def _generate_and_log(generate, documents: list[CleanedDocument], config, artifact: str) -> tuple[DatasetDict, dict]:
+    """Run one kind's generator and log its report as the dataset artifact's metadata."""
+    dataset_dict, report = generate(documents, config)
     metadata = report.model_dump(mode="json")
     log_metadata(metadata={"dataset": metadata}, artifact_name=artifact, infer_artifact=True)
-    return metadata
+    return dataset_dict, metadata
 
 
 @step
 def generate_instruct_datasets_step(
     cleaned_documents: list[CleanedDocument], config: dict[str, Any] | None = None
 ) -> tuple[Annotated[DatasetDict, "instruct_datasets"], Annotated[dict, "instruct_datasets_report"]]:
-    dataset_dict, report = generate_instruct_dataset(cleaned_documents, config)
-    return dataset_dict, _log(report, "instruct_datasets")
+    dataset_dict, report = _generate_and_log(generate_instruct_dataset, cleaned_documents, config, "instruct_datasets")
+    return dataset_dict, report  # a tuple written out: ZenML reads the outputs from the return statement
 
 
 @step
 def generate_preference_datasets_step(
     cleaned_documents: list[CleanedDocument], config: dict[str, Any] | None = None
 ) -> tuple[Annotated[DatasetDict, "preference_datasets"], Annotated[dict, "preference_datasets_report"]]:
-    dataset_dict, report = generate_preference_dataset(cleaned_documents, config)
-    return dataset_dict, _log(report, "preference_datasets")
+    dataset_dict, report = _generate_and_log(
+        generate_preference_dataset, cleaned_documents, config, "preference_datasets"
+    )
+    return dataset_dict, report  # a tuple written out: ZenML reads the outputs from the return statement

@@ -22,7 +22,6 @@ instruction alone.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -45,6 +44,7 @@ from llm_engineering.application.dataset.quality import (
 )
 from llm_engineering.application.dataset.templates import template_instruction
 from llm_engineering.application.text import fold, normalize
+from llm_engineering.domain.cleaned_documents import CLEANED_CLASSES, cleaned_class
 from llm_engineering.domain.dataset import (
     DatasetKind,
     DatasetReport,
@@ -55,6 +55,9 @@ from llm_engineering.domain.dataset import (
 )
 from llm_engineering.domain.identity import id_from, name_key
 from llm_engineering.exceptions import ConfigurationError, LLMTwinError
+from llm_engineering.infrastructure.llm import get_llm
+from llm_engineering.model.registry import get_registry
+from llm_engineering.settings import get_settings
 
 
 class DatasetGenerationError(LLMTwinError):
@@ -119,8 +122,6 @@ def parse_config(cls: type[_BaseConfig], data: dict | _BaseConfig | None) -> _Ba
 
 def load_cleaned_documents(categories: Sequence[str] = (), authors: Sequence[str] = ()) -> list:
     """Cleaned documents from the vector store's ``cleaned_*`` collections, in a stable order."""
-    from llm_engineering.domain.cleaned_documents import CLEANED_CLASSES, cleaned_class
-
     try:
         classes = [cleaned_class(c) for c in categories] if categories else list(CLEANED_CLASSES.values())
     except ValueError as exc:
@@ -165,12 +166,7 @@ class _Models:
     @property
     def client(self):
         if self._client is None:
-            factory = self.llm_factory
-            if factory is None:
-                from llm_engineering.infrastructure.llm import get_llm
-
-                factory = get_llm
-            self._client = factory(self.config.llm_model_id)
+            self._client = (self.llm_factory or get_llm)(self.config.llm_model_id)
         return self._client
 
     @property
@@ -189,8 +185,6 @@ def _model_identity(client) -> str:
     """The client's model id; for the registry's ``latest``, the version it stands for now."""
     model_id = client.model_id
     if model_id == "latest":
-        from llm_engineering.model.registry import get_registry
-
         version = get_registry().latest()
         return f"latest={version.version}" if version is not None else "latest=base"
     return model_id
@@ -202,6 +196,16 @@ def _uses_llm_for_instructions(config: _BaseConfig, settings) -> bool:
     if config.instruction_writer == "auto":
         return bool(getattr(settings, "LLM_BASE_URL", ""))
     return config.instruction_writer == "llm"
+
+
+def _from_extract(extract: Extract) -> dict[str, Any]:
+    """The fields every sample takes from the extract it was made from."""
+    return {
+        "category": extract.category,
+        "author_full_name": extract.author_full_name,
+        "document_id": extract.document_id,
+        "extract_id": extract.id,
+    }
 
 
 def write_instructions(
@@ -257,10 +261,7 @@ def synthetic_samples(
                     instruction=normalize(item.instruction),
                     answer=item.answer.strip(),
                     method=GenerationMethod.SYNTHETIC,
-                    category=extract.category,
-                    author_full_name=extract.author_full_name,
-                    document_id=extract.document_id,
-                    extract_id=extract.id,
+                    **_from_extract(extract),
                 )
             )
     return samples
@@ -355,7 +356,7 @@ def _finish(kind, dataset_dict, report: DatasetReport, config: _BaseConfig, fold
             ) from None
         logger.info("pushed the {} dataset to the Hub repository {}", kind.value, repo)
         metadata["pushed_to"] = repo
-        (folder / "metadata.json").write_text(json.dumps(metadata, ensure_ascii=False, indent=2), encoding="utf-8")
+        store.write_metadata(folder, metadata)
     return dataset_dict, report
 
 
@@ -383,6 +384,119 @@ def _reuse(kind, folder, version) -> tuple[Any, DatasetReport]:
     return store.load_dataset_dict(str(folder)), report
 
 
+def own_text_samples(
+    extracts: Sequence[Extract], config: InstructDatasetConfig, models: _Models, use_llm: bool, stats: CallStats
+) -> list[InstructSample]:
+    """Back-translation: the author's extract is the answer to a written instruction."""
+    written_all = write_instructions(extracts, config, models, use_llm, stats)
+    return [
+        InstructSample(
+            id=str(id_from("instruct", "own-text", extract.id)),
+            instruction=written[0],
+            answer=extract.text,
+            method=written[1],
+            **_from_extract(extract),
+        )
+        for extract, written in zip(extracts, written_all, strict=True)
+        if written is not None
+    ]
+
+
+def _instruct_samples(extracts, config: InstructDatasetConfig, models, use_llm, stats, dropped) -> list:
+    if config.mode == "synthetic":
+        samples = synthetic_samples(extracts, config, models, stats)
+        dropped["generation_failed"] = sum(stats.parse_failures.values())  # items and replies lost
+        dropped["llm_errors"] = stats.llm_errors  # extracts whose request kept failing
+        return samples
+    samples = own_text_samples(extracts, config, models, use_llm, stats)
+    # With fallback_to_template, a failed request still gives a (template) instruction.
+    dropped["generation_failed"] = len(extracts) - len(samples)
+    return samples
+
+
+def _preference_candidates(extracts, config: PreferenceDatasetConfig, models, use_llm, stats, dropped) -> list:
+    """Preference samples without their rejected answer, past the quality filter (so that no
+    rejected answer is paid for a sample the filter would drop)."""
+    written = write_instructions(extracts, config, models, use_llm, stats)
+    pairs = [(e, w) for e, w in zip(extracts, written, strict=True) if w is not None]
+    dropped["generation_failed"] = len(extracts) - len(pairs)
+    candidates = [
+        PreferenceSample(
+            id=str(id_from("preference", extract.id)),
+            instruction=instruction,
+            chosen=extract.text,
+            rejected="",
+            method=method,
+            **_from_extract(extract),
+        )
+        for extract, (instruction, method) in pairs
+    ]
+    candidates, counts = quality_filter(candidates, config.filters)
+    dropped.update(counts)
+    return candidates
+
+
+def _preference_samples(extracts, config: PreferenceDatasetConfig, models, use_llm, stats, dropped) -> list:
+    candidates = _preference_candidates(extracts, config, models, use_llm, stats, dropped)
+    replies, call_stats = run_chats(
+        models.client,
+        [prompts.answer_messages(s.instruction, config.rejected_system_prompt) for s in candidates],
+        config.rejected_generation,
+        models.cache,
+        what="rejected answers",
+    )
+    stats.merge(call_stats)
+    dropped["llm_errors"] = call_stats.llm_errors  # rejected answers that kept failing
+    samples = []
+    for sample, reply in zip(candidates, replies, strict=True):
+        if reply is None:
+            continue
+        rejected = reply.text.strip()
+        if len(rejected) < config.min_rejected_chars:
+            dropped["rejected_empty"] += 1
+        elif fold(rejected) == fold(sample.chosen):
+            dropped["rejected_equals_chosen"] += 1
+        else:
+            samples.append(sample.model_copy(update={"rejected": rejected}))
+    return samples
+
+
+# What differs between the two kinds: the config, the samples, what the samples are called in
+# messages, and whether a model is always part of the version (rejected answers always need one).
+_KINDS: dict[DatasetKind, tuple[type[_BaseConfig], Callable, str, bool]] = {
+    DatasetKind.INSTRUCT: (InstructDatasetConfig, _instruct_samples, "instruction", False),
+    DatasetKind.PREFERENCE: (PreferenceDatasetConfig, _preference_samples, "preference", True),
+}
+
+
+def _generate(kind: DatasetKind, documents, config, llm_factory, settings):
+    """The one generation run both kinds share: select, version, reuse or build, curate, save."""
+    config_class, make_samples, label, always_uses_model = _KINDS[kind]
+    started = time.perf_counter()
+    config = parse_config(config_class, config)
+    settings = settings or get_settings()
+    models = _Models(config, llm_factory, settings)
+    use_llm = _uses_llm_for_instructions(config, settings)
+    try:
+        documents, model_id, version, folder = _start(
+            kind, documents, config, use_llm or always_uses_model, models, settings
+        )
+        if config.reuse_existing and store.is_complete(folder):
+            return _reuse(kind, folder, version)
+        extracts = make_extracts(documents, config.extracts)[: config.max_extracts]
+        stats = CallStats()
+        dropped: Counter[str] = Counter()
+        samples = make_samples(extracts, config, models, use_llm, stats, dropped)
+        train, test = _curate(samples, config, dropped)
+        if not train and not test:
+            logger.warning("the {} dataset is empty: every sample failed or was filtered ({})", label, dict(dropped))
+        report = _report(kind, version, folder, documents, extracts, train, test, dropped, stats, model_id, started)
+        dataset_dict = build_dataset_dict(kind, train, test, config.system_prompt)
+        return _finish(kind, dataset_dict, report, config, folder, settings)
+    finally:
+        models.close()
+
+
 def generate_instruct_dataset(
     documents: Iterable[Any],
     config: InstructDatasetConfig | dict | None = None,
@@ -390,55 +504,7 @@ def generate_instruct_dataset(
     settings=None,
 ):
     """The instruction ``DatasetDict`` (train/test) of ``documents`` and its ``DatasetReport``."""
-    from llm_engineering.settings import get_settings
-
-    started = time.perf_counter()
-    config = parse_config(InstructDatasetConfig, config)
-    settings = settings or get_settings()
-    kind = DatasetKind.INSTRUCT
-    models = _Models(config, llm_factory, settings)
-    use_llm = _uses_llm_for_instructions(config, settings)
-    try:
-        documents, model_id, version, folder = _start(kind, documents, config, use_llm, models, settings)
-        if config.reuse_existing and store.is_complete(folder):
-            return _reuse(kind, folder, version)
-        extracts = make_extracts(documents, config.extracts)[: config.max_extracts]
-        stats = CallStats()
-        if config.mode == "synthetic":
-            samples = synthetic_samples(extracts, config, models, stats)
-        else:
-            samples = []
-            written_all = write_instructions(extracts, config, models, use_llm, stats)
-            for extract, written in zip(extracts, written_all, strict=True):
-                if written is None:
-                    continue
-                instruction, method = written
-                samples.append(
-                    InstructSample(
-                        id=str(id_from("instruct", "own-text", extract.id)),
-                        instruction=instruction,
-                        answer=extract.text,
-                        method=method,
-                        category=extract.category,
-                        author_full_name=extract.author_full_name,
-                        document_id=extract.document_id,
-                        extract_id=extract.id,
-                    )
-                )
-        dropped: Counter[str] = Counter()
-        if config.mode == "synthetic":
-            dropped["generation_failed"] = sum(stats.parse_failures.values())  # items and replies lost
-            dropped["llm_errors"] = stats.llm_errors  # extracts whose request kept failing
-        else:  # with fallback_to_template, a failed request still gives a (template) instruction
-            dropped["generation_failed"] = len(extracts) - len(samples)
-        train, test = _curate(samples, config, dropped)
-        if not train and not test:
-            logger.warning("the instruction dataset is empty: every sample failed or was filtered ({})", dict(dropped))
-        report = _report(kind, version, folder, documents, extracts, train, test, dropped, stats, model_id, started)
-        dataset_dict = build_dataset_dict(kind, train, test, config.system_prompt)
-        return _finish(kind, dataset_dict, report, config, folder, settings)
-    finally:
-        models.close()
+    return _generate(DatasetKind.INSTRUCT, documents, config, llm_factory, settings)
 
 
 def generate_preference_dataset(
@@ -448,68 +514,4 @@ def generate_preference_dataset(
     settings=None,
 ):
     """The preference ``DatasetDict`` (train/test) of ``documents`` and its ``DatasetReport``."""
-    from llm_engineering.settings import get_settings
-
-    started = time.perf_counter()
-    config = parse_config(PreferenceDatasetConfig, config)
-    settings = settings or get_settings()
-    kind = DatasetKind.PREFERENCE
-    models = _Models(config, llm_factory, settings)
-    use_llm = _uses_llm_for_instructions(config, settings)
-    try:
-        # The rejected answers always come from a model, so its id is always part of the version.
-        documents, model_id, version, folder = _start(kind, documents, config, True, models, settings)
-        if config.reuse_existing and store.is_complete(folder):
-            return _reuse(kind, folder, version)
-        extracts = make_extracts(documents, config.extracts)[: config.max_extracts]
-        stats = CallStats()
-        dropped: Counter[str] = Counter()
-        written = write_instructions(extracts, config, models, use_llm, stats)
-        pairs = [(e, w) for e, w in zip(extracts, written, strict=True) if w is not None]
-        dropped["generation_failed"] = len(extracts) - len(pairs)
-        # Filter instructions and chosen texts before paying for rejected answers.
-        candidates = [
-            PreferenceSample(
-                id=str(id_from("preference", extract.id)),
-                instruction=instruction,
-                chosen=extract.text,
-                rejected="",
-                method=method,
-                category=extract.category,
-                author_full_name=extract.author_full_name,
-                document_id=extract.document_id,
-                extract_id=extract.id,
-            )
-            for extract, (instruction, method) in pairs
-        ]
-        candidates, counts = quality_filter(candidates, config.filters)
-        dropped.update(counts)
-        replies, call_stats = run_chats(
-            models.client,
-            [prompts.answer_messages(s.instruction, config.rejected_system_prompt) for s in candidates],
-            config.rejected_generation,
-            models.cache,
-            what="rejected answers",
-        )
-        stats.merge(call_stats)
-        dropped["llm_errors"] = call_stats.llm_errors  # rejected answers that kept failing
-        samples = []
-        for sample, reply in zip(candidates, replies, strict=True):
-            if reply is None:
-                continue
-            rejected = reply.text.strip()
-            if len(rejected) < config.min_rejected_chars:
-                dropped["rejected_empty"] += 1
-                continue
-            if fold(rejected) == fold(sample.chosen):
-                dropped["rejected_equals_chosen"] += 1
-                continue
-            samples.append(sample.model_copy(update={"rejected": rejected}))
-        train, test = _curate(samples, config, dropped)
-        if not train and not test:
-            logger.warning("the preference dataset is empty: every sample failed or was filtered ({})", dict(dropped))
-        report = _report(kind, version, folder, documents, extracts, train, test, dropped, stats, model_id, started)
-        dataset_dict = build_dataset_dict(kind, train, test, config.system_prompt)
-        return _finish(kind, dataset_dict, report, config, folder, settings)
-    finally:
-        models.close()
+    return _generate(DatasetKind.PREFERENCE, documents, config, llm_factory, settings)

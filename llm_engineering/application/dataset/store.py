@@ -19,9 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +26,8 @@ from loguru import logger
 
 from llm_engineering.domain.dataset import DatasetKind
 from llm_engineering.exceptions import LLMTwinError
+from llm_engineering.files import staged_folder, write_json_atomic, write_text_atomic
+from llm_engineering.settings import get_settings
 
 FORMAT_VERSION = "1"
 LATEST = "LATEST"
@@ -39,8 +38,6 @@ class DatasetNotFoundError(LLMTwinError):
 
 
 def dataset_root(settings=None) -> Path:
-    from llm_engineering.settings import get_settings
-
     settings = settings or get_settings()
     return Path(getattr(settings, "DATASET_DIR", None) or settings.DATA_DIR / "datasets")
 
@@ -77,34 +74,25 @@ def write_dataset(
     export_jsonl: bool = True,
 ) -> Path:
     """Save ``dataset_dict`` (+ JSONL and metadata) to ``folder`` atomically; point LATEST at it."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
+    with staged_folder(folder) as staging:
         # An explicit shard count: an empty split saved with the default (0 shards) cannot be read back.
         shards = {split: max(1, math.ceil(data.data.nbytes / 500_000_000)) for split, data in dataset_dict.items()}
         dataset_dict.save_to_disk(str(staging), num_shards=shards)
         if export_jsonl:
             for split, data in dataset_dict.items():
                 export_jsonl_file(data, staging / f"{split}.jsonl")
-        (staging / "metadata.json").write_text(
-            json.dumps(metadata, ensure_ascii=False, indent=2, default=str), encoding="utf-8"
-        )
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        write_metadata(staging, metadata)
     set_latest(folder)
     logger.info("saved {} to {}", {k: len(v) for k, v in dataset_dict.items()}, folder)
     return folder
 
 
+def write_metadata(folder: Path, metadata: dict[str, Any]) -> None:
+    write_json_atomic(folder / "metadata.json", metadata, default=str)
+
+
 def set_latest(folder: Path) -> None:
-    pointer = folder.parent / LATEST
-    tmp = pointer.with_name(f".{LATEST}.tmp")
-    tmp.write_text(folder.name + "\n", encoding="utf-8")
-    os.replace(tmp, pointer)
+    write_text_atomic(folder.parent / LATEST, folder.name + "\n")
 
 
 def export_jsonl_file(data, path: Path) -> None:
