@@ -16,8 +16,12 @@ from loguru import logger
 from pydantic import BaseModel
 
 from llm_engineering.application.crawlers import CrawlContext, CrawlerDispatcher
+from llm_engineering.domain.base.nosql import DOCUMENT_CLASSES
 from llm_engineering.domain.documents import Document, UserDocument
 from llm_engineering.exceptions import ConfigurationError, LLMTwinError
+from llm_engineering.infrastructure.browser import SharedBrowser
+from llm_engineering.infrastructure.http import Fetcher
+from llm_engineering.settings import get_settings
 
 Status = Literal["ok", "skipped", "failed"]
 
@@ -63,10 +67,6 @@ def crawl_links(
 ) -> list[LinkOutcome]:
     """Crawl ``links`` for ``user`` with a bounded thread pool; outcomes in the links' order."""
     from tqdm.auto import tqdm
-
-    from llm_engineering.infrastructure.browser import SharedBrowser
-    from llm_engineering.infrastructure.http import Fetcher
-    from llm_engineering.settings import get_settings
 
     settings = settings or get_settings()
     workers = max(1, min(max_workers or settings.CRAWL_MAX_WORKERS, len(links) or 1))
@@ -155,8 +155,6 @@ def check_outcomes(user: UserDocument, outcomes: list[LinkOutcome]) -> None:
 
 def remove_author_if_empty(user: UserDocument) -> bool:
     """Delete ``user`` when no stored document names them as author; returns whether it was."""
-    from llm_engineering.domain.base.nosql import DOCUMENT_CLASSES
-
     for cls in DOCUMENT_CLASSES.values():
         if "author_id" in cls.model_fields and cls.count(author_id=user.id):
             return False

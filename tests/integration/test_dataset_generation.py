@@ -133,7 +133,7 @@ class CannedServer(ThreadingHTTPServer):
     def __init__(self):
         super().__init__(("127.0.0.1", 0), CannedHandler)
         self.calls: list[dict] = []
-        self.fail_on: set[str] = set()  # a request mentioning one of these words gets a 400
+        self.fail_on: set[str] = set()  # a request mentioning one of these words gets a 503
         self.lock = threading.Lock()
 
 
@@ -162,7 +162,7 @@ class CannedHandler(BaseHTTPRequestHandler):
         system = next((m["content"] for m in messages if m["role"] == "system"), "")
         user = messages[-1]["content"]
         if any(word in user for word in self.server.fail_on):
-            return self._send({"error": {"message": "this request is refused"}}, 400)
+            return self._send({"error": {"message": "this request failed"}}, 503)
         if system == SYNTHETIC_SYSTEM:
             text = synthetic_reply(user)
         elif system == BACKTRANSLATION_SYSTEM:
@@ -326,16 +326,16 @@ def test_a_failing_server_is_retried_then_counted_without_losing_the_other_reque
     documents = load_cleaned_documents()
     with canned_server() as (server, url):
         server.fail_on = {"chess"}
-        factory = lambda model_id: OpenAICompatibleLLM(url, model_id=model_id, max_retries=1)
-        config = {**SMALL, "mode": "synthetic", "synthetic_generation": {"retries": 2, "backoff_s": 0}}
+        factory = lambda model_id: OpenAICompatibleLLM(url, model_id=model_id, max_retries=2)
+        config = {**SMALL, "mode": "synthetic"}
         dd, report = generate_instruct_dataset(documents, config, llm_factory=factory)
         chess_calls = sum("chess" in c["messages"][-1]["content"] for c in server.calls)
-        back = {**SMALL, "instruction_writer": "llm", "instruction_generation": {"retries": 1, "backoff_s": 0}}
+        back = {**SMALL, "instruction_writer": "llm"}
         bdd, breport = generate_instruct_dataset(documents, back, llm_factory=factory)
     # Back-translation: the failed request falls back to a template instruction; nothing is lost.
     assert breport.generation["llm_errors"] == 1 and breport.by_method == {"backtranslation": 4, "template": 1}
     assert len(rows(bdd)) == 5 and all(v > 0 for v in breport.dropped.values())
-    assert chess_calls == 4  # twice in its batch, then twice alone
+    assert chess_calls == 4  # tried twice (the backend's retry) in its batch, then twice alone
     assert report.generation["llm_errors"] == 1 and report.dropped["llm_errors"] == 1
     assert len(rows(dd)) == 4  # the four other extracts still gave their samples
 

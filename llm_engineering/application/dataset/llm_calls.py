@@ -1,11 +1,12 @@
-"""Calls to the project's ``LLMClient`` for dataset generation: cached, batched, bounded, retried.
+"""Calls to the project's ``LLMClient`` for dataset generation: cached, batched, bounded.
 
 Every reply is stored on disk under a key made of the model id, the exact messages and the
 generation parameters, so running the same generation again costs no model call and yields
 the same dataset. Requests not in the cache go out in batches (``chat_batch``) with at most
-``concurrency`` batches in flight; a batch that raises is retried with exponential backoff
-(tenacity) and, when it keeps failing, its requests are counted as ``llm_errors`` and the run
-goes on with the others.
+``concurrency`` batches in flight; a batch that raises is asked again one request at a time, and
+a request that still fails is counted as an ``llm_error`` while the run goes on with the others.
+Retries of transient failures belong to the client (the OpenAI-compatible backend retries
+``LLM_MAX_RETRIES`` times with backoff), so a request is never retried by two layers.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from pathlib import Path
 
 from loguru import logger
 from pydantic import BaseModel, Field
-from tenacity import RetryError, Retrying, stop_after_attempt, wait_exponential
 
 from llm_engineering.infrastructure.log import progress
 
@@ -38,8 +38,6 @@ class GenerationConfig(BaseModel):
     top_p: float = Field(1.0, gt=0, le=1)
     batch_size: int = Field(8, ge=1)
     concurrency: int = Field(2, ge=1)
-    retries: int = Field(3, ge=1, description="attempts per batch (then per request), backoff doubling")
-    backoff_s: float = Field(1.0, ge=0, description="first wait between attempts, in seconds")
 
     def params(self) -> dict:
         return {"max_tokens": self.max_tokens, "temperature": self.temperature, "top_p": self.top_p}
@@ -122,6 +120,61 @@ class ResponseCache:
             self._db.close()
 
 
+def _look_up(
+    keys: list[str], cache: ResponseCache | None, replies: list, stats: CallStats
+) -> list[tuple[str, list[int]]]:
+    """Fill ``replies`` from the cache; the keys still to ask, each with the indices it answers
+    (identical prompts are asked once)."""
+    todo: dict[str, list[int]] = {}
+    for index, key in enumerate(keys):
+        hit = cache.get(key) if cache is not None else None
+        if hit is not None:
+            replies[index] = hit
+            stats.cache_hits += 1
+        else:
+            todo.setdefault(key, []).append(index)
+    return list(todo.items())
+
+
+def _ask(client, chats: list[Messages], kwargs: dict, what: str) -> list:
+    """The results of a batch; when the batch fails, each request alone (None where it fails).
+    Retrying a failing request is the client's own business (the OpenAI-compatible backend
+    retries transient failures with backoff)."""
+    try:
+        return client.chat_batch(chats, **kwargs)
+    except Exception as exc:  # any backend failure: ask one by one so the others are not lost
+        if len(chats) == 1:
+            logger.error("{}: a request failed: {}", what, exc)
+            return [None]
+        logger.warning("a batch of {} failed ({}); asking one by one", what, exc)
+    results = []
+    for chat in chats:
+        try:
+            results.append(client.chat(chat, **kwargs))
+        except Exception as exc:
+            logger.error("{}: a request failed: {}", what, exc)
+            results.append(None)
+    return results
+
+
+def _record(batch, results, replies: list, stats: CallStats) -> list[tuple[str, CachedReply]]:
+    """Put a batch's results in ``replies`` and ``stats``; the new (key, reply) pairs to cache."""
+    fresh = []
+    for (key, indices), result in zip(batch, results, strict=True):
+        if result is None:
+            stats.llm_errors += len(indices)
+            continue
+        stats.model_calls += 1
+        reply = CachedReply(result.text, result.prompt_tokens, result.completion_tokens, result.finish_reason)
+        stats.prompt_tokens += reply.prompt_tokens
+        stats.completion_tokens += reply.completion_tokens
+        stats.truncated += reply.finish_reason == "length"
+        fresh.append((key, reply))
+        for index in indices:
+            replies[index] = reply
+    return fresh
+
+
 def run_chats(
     client,
     conversations: Sequence[Messages],
@@ -130,23 +183,15 @@ def run_chats(
     stop: Sequence[str] | None = None,
     what: str = "requests",
 ) -> tuple[list[CachedReply | None], CallStats]:
-    """One reply per conversation (None where the model kept failing), and what it cost."""
+    """One reply per conversation (None where the model failed), and what it cost."""
     started = time.perf_counter()
     stats = CallStats(requests=len(conversations))
     replies: list[CachedReply | None] = [None] * len(conversations)
     params = config.params()
-    model_id = client.model_id
     keyed = {**params, **client.output_settings}  # what else changes the reply belongs in the key
-    keys = [ResponseCache.key(model_id, list(c), keyed, stop) for c in conversations]
-    todo: dict[str, list[int]] = {}
-    for index, key in enumerate(keys):
-        hit = cache.get(key) if cache is not None else None
-        if hit is not None:
-            replies[index] = hit
-            stats.cache_hits += 1
-        else:
-            todo.setdefault(key, []).append(index)  # identical prompts are asked once
-    pending = list(todo.items())
+    pending = _look_up(
+        [ResponseCache.key(client.model_id, list(c), keyed, stop) for c in conversations], cache, replies, stats
+    )
     batches = [pending[i : i + config.batch_size] for i in range(0, len(pending), config.batch_size)]
     if batches:
         logger.info(
@@ -154,61 +199,18 @@ def run_chats(
             what,
             stats.cache_hits,
             len(pending),
-            model_id,
+            client.model_id,
             len(batches),
         )
-
-    def with_retries(fn):
-        retrying = Retrying(
-            stop=stop_after_attempt(config.retries),
-            wait=wait_exponential(multiplier=config.backoff_s, min=config.backoff_s, max=30),
-            reraise=False,
-        )
-        for attempt in retrying:
-            with attempt:
-                return fn()
-        return None  # pragma: no cover (tenacity either returns or raises)
-
-    def call(batch) -> list:
-        """Results of a batch; when the batch keeps failing, each request alone (None if it fails)."""
-        chats = [conversations[indices[0]] for _, indices in batch]
-        kwargs = {"stop": list(stop) if stop else None, **params}
-        try:
-            return with_retries(lambda: client.chat_batch(chats, **kwargs))
-        except RetryError as exc:
-            if len(batch) == 1:
-                logger.error("{}: a request failed {} times: {}", what, config.retries, exc.last_attempt.exception())
-                return [None]
-            logger.warning("a batch of {} failed ({}); asking one by one", what, exc.last_attempt.exception())
-        results = []
-        for chat in chats:
-            try:
-                results.append(with_retries(lambda chat=chat: client.chat(chat, **kwargs)))
-            except RetryError as exc:
-                logger.error("{}: a request failed {} times: {}", what, config.retries, exc.last_attempt.exception())
-                results.append(None)
-        return results
-
+    kwargs = {"stop": list(stop) if stop else None, **params}
     lock = threading.Lock()
 
     def run(batch) -> None:
-        results = call(batch)
-        fresh = []
+        results = _ask(client, [conversations[indices[0]] for _, indices in batch], kwargs, what)
         with lock:
-            for (key, indices), result in zip(batch, results, strict=True):
-                if result is None:
-                    stats.llm_errors += len(indices)
-                    continue
-                stats.model_calls += 1
-                reply = CachedReply(result.text, result.prompt_tokens, result.completion_tokens, result.finish_reason)
-                stats.prompt_tokens += reply.prompt_tokens
-                stats.completion_tokens += reply.completion_tokens
-                stats.truncated += reply.finish_reason == "length"
-                fresh.append((key, reply))
-                for index in indices:
-                    replies[index] = reply
+            fresh = _record(batch, results, replies, stats)
         if cache is not None and fresh:
-            cache.put_many(model_id, fresh)
+            cache.put_many(client.model_id, fresh)
         bar.update(len(batch))
 
     with progress(len(pending), what, unit="reply") as bar:
