@@ -10,17 +10,15 @@ import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 from urllib.parse import unquote, urlsplit
 
 from llm_engineering.application.crawlers.errors import CrawlError
 from llm_engineering.application.crawlers.extract import article_content
 from llm_engineering.domain.documents import ArticleDocument, Document, UserDocument
 from llm_engineering.domain.identity import canonical_link
-
-if TYPE_CHECKING:
-    from llm_engineering.infrastructure.browser import SharedBrowser
-    from llm_engineering.infrastructure.http import Fetcher
+from llm_engineering.infrastructure.browser import SharedBrowser
+from llm_engineering.infrastructure.http import Fetcher
 
 CRAWLERS: dict[str, type[BaseCrawler]] = {}
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
