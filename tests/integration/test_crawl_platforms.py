@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "crawl
 from crawl_helpers import ATOM, PAGES, FixtureServer, Route, crawl_settings, feed, page  # noqa: E402
 
 from llm_engineering.application.crawlers import CrawlContext  # noqa: E402
+from llm_engineering.application.crawlers.article import ArticleCrawler  # noqa: E402
 from llm_engineering.application.crawlers.naver_blog import NaverBlogCrawler  # noqa: E402
 from llm_engineering.application.crawlers.substack import SubstackCrawler  # noqa: E402
 from llm_engineering.application.crawlers.tistory import TistoryCrawler  # noqa: E402
@@ -117,6 +118,37 @@ def test_naver_blog_follows_the_post_frame(server, user, context):
     for paragraph in _paragraphs("naver_postview.html"):
         assert paragraph in doc.content["Content"]
     assert doc.link == server.url("/seoyeon/223344556677")
+
+
+def test_a_platform_with_its_own_parsing_overrides_extract_and_is_dispatched(server, user, context):
+    """The crawler guide's hook: a platform overrides ``extract()`` and gets the fetched page."""
+    from llm_engineering.application.crawlers import CrawlerDispatcher
+    from llm_engineering.application.crawlers.base import CRAWLERS
+
+    seen = []
+
+    class ExampleSplitCrawler(ArticleCrawler):
+        name = "example_split"
+        platform = "example_split"
+        url_patterns = (r"/posts/idempotent-pipelines$",)
+
+        def extract(self, html, url, link, user, context):
+            seen.append(url)
+            [article] = super().extract(html, url, link, user, context)
+            summary = self.document(
+                {"Title": "summary", "Subtitle": None, "Content": "one line"}, link + "/summary", user
+            )
+            return [article, summary]
+
+    link = server.url("/posts/idempotent-pipelines")
+    try:
+        docs = CrawlerDispatcher().get_crawler(link).crawl(link, user, context)
+    finally:
+        CRAWLERS.pop("example_split")
+    assert seen == [link]
+    assert [d.link for d in docs] == [link, link + "/summary"] and {d.platform for d in docs} == {"example_split"}
+    for paragraph in _paragraphs("blog_article.html"):
+        assert paragraph in docs[0].content["Content"]
 
 
 def test_a_feed_link_gives_one_article_per_entry_with_text(server, user):
