@@ -12,9 +12,9 @@ import io
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext, existing_path
+from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext
 from llm_engineering.application.crawlers.errors import CrawlError
-from llm_engineering.application.crawlers.local_sources import decode_text, list_names, read_member
+from llm_engineering.application.crawlers.local_sources import LocalSourceCrawler, decode_text, list_names, read_member
 from llm_engineering.domain.documents import Document, PostDocument, UserDocument
 
 SHARES_FILES = ("shares.csv", "posts.csv")
@@ -27,13 +27,11 @@ def _shares_member(path: Path) -> str | None:
     return None
 
 
-class LinkedInExportCrawler(BaseCrawler):
+class LinkedInExportCrawler(LocalSourceCrawler):
     name = "linkedin_export"
     platform = "linkedin"
     document_class = PostDocument
-    local = True
     priority = 20
-    one_document_per_link = False
 
     @classmethod
     def matches_path(cls, path: Path) -> bool:
@@ -42,8 +40,7 @@ class LinkedInExportCrawler(BaseCrawler):
             or (not path.name.lower().endswith(".csv") and _shares_member(path) is not None)
         )
 
-    def crawl(self, link: str, user: UserDocument, context: CrawlContext) -> list[Document]:
-        path = existing_path(link)
+    def crawl_path(self, path: Path, user: UserDocument, context: CrawlContext) -> list[Document]:
         if path.is_file() and path.suffix.lower() == ".csv":
             data, member = path.read_bytes(), path.name
         else:

@@ -24,10 +24,10 @@ from typing import Any
 import yaml
 from loguru import logger
 
-from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext, existing_path, file_link
+from llm_engineering.application.crawlers.base import CrawlContext, file_link
 from llm_engineering.application.crawlers.errors import CrawlError
 from llm_engineering.application.crawlers.extract import article_content
-from llm_engineering.application.crawlers.local_sources import decode_text
+from llm_engineering.application.crawlers.local_sources import LocalSourceCrawler, decode_text
 from llm_engineering.domain.documents import ArticleDocument, Document, PostDocument, UserDocument
 
 TEXT_SUFFIXES = (".md", ".markdown", ".txt", ".text")
@@ -83,20 +83,17 @@ def front_matter_tags(value: Any) -> list[str] | None:
     return [str(item).strip() for item in items if item is not None and str(item).strip()]
 
 
-class LocalFilesCrawler(BaseCrawler):
+class LocalFilesCrawler(LocalSourceCrawler):
     name = "local_files"
     platform = "local"
     document_class = ArticleDocument
-    local = True
     priority = -10
-    one_document_per_link = False
 
     @classmethod
     def matches_path(cls, path: Path) -> bool:
         return path.is_dir() or path.suffix.lower() in TEXT_SUFFIXES + HTML_SUFFIXES
 
-    def crawl(self, link: str, user: UserDocument, context: CrawlContext) -> list[Document]:
-        path = existing_path(link)
+    def crawl_path(self, path: Path, user: UserDocument, context: CrawlContext) -> list[Document]:
         if path.is_file():
             return [self.document_from_file(path, user, context, is_post=_is_posts(path.parent.name))]
         documents = []

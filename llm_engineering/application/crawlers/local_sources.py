@@ -1,17 +1,34 @@
-"""Reading local sources: a folder, a ZIP archive or a single file, as ``(name, bytes)`` pairs.
-
-Shared by the crawlers of local files and of data exports (LinkedIn, Notion).
+"""Reading local sources: a folder, a ZIP archive or a single file, as ``(name, bytes)`` pairs,
+and the crawler kind that reads one (local files and data exports: LinkedIn, Notion).
 """
 
 from __future__ import annotations
 
 import zipfile
+from abc import abstractmethod
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
+from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext, existing_path
 from llm_engineering.application.crawlers.errors import CrawlError
+from llm_engineering.domain.documents import Document, UserDocument
 
 MAX_MEMBER_BYTES = 20 * 2**20
+
+
+class LocalSourceCrawler(BaseCrawler):
+    """A crawler of a local folder, ZIP or file that yields many documents; subclasses say which
+    paths they read (``matches_path``) and what they make of one (``crawl_path``)."""
+
+    local = True
+    one_document_per_link = False
+
+    def crawl(self, link: str, user: UserDocument, context: CrawlContext) -> list[Document]:
+        return self.crawl_path(existing_path(link), user, context)
+
+    @abstractmethod
+    def crawl_path(self, path: Path, user: UserDocument, context: CrawlContext) -> list[Document]:
+        """The documents of the local source at ``path`` (it exists); CrawlError when it has none."""
 
 
 def is_zip(path: Path) -> bool:

@@ -12,10 +12,10 @@ from pathlib import Path, PurePosixPath
 
 from loguru import logger
 
-from llm_engineering.application.crawlers.base import BaseCrawler, CrawlContext, existing_path
+from llm_engineering.application.crawlers.base import CrawlContext
 from llm_engineering.application.crawlers.errors import CrawlError
 from llm_engineering.application.crawlers.extract import article_content
-from llm_engineering.application.crawlers.local_sources import decode_text, iter_files, list_names
+from llm_engineering.application.crawlers.local_sources import LocalSourceCrawler, decode_text, iter_files, list_names
 from llm_engineering.domain.documents import ArticleDocument, Document, UserDocument
 
 _PAGE = re.compile(r"^(?P<title>.*?)\s*(?P<id>[0-9a-f]{32})\.(?P<ext>md|html)$", re.IGNORECASE)
@@ -25,13 +25,11 @@ def _is_page(name: str) -> bool:
     return bool(_PAGE.match(PurePosixPath(name).name))
 
 
-class NotionExportCrawler(BaseCrawler):
+class NotionExportCrawler(LocalSourceCrawler):
     name = "notion_export"
     platform = "notion"
     document_class = ArticleDocument
-    local = True
     priority = 10
-    one_document_per_link = False
 
     @classmethod
     def matches_path(cls, path: Path) -> bool:
@@ -39,8 +37,7 @@ class NotionExportCrawler(BaseCrawler):
             return _is_page(path.name)
         return any(_is_page(n) for n in list_names(path))
 
-    def crawl(self, link: str, user: UserDocument, context: CrawlContext) -> list[Document]:
-        path = existing_path(link)
+    def crawl_path(self, path: Path, user: UserDocument, context: CrawlContext) -> list[Document]:
         articles = []
         for name, data in iter_files(path, (".md", ".html")):
             match = _PAGE.match(PurePosixPath(name).name)
