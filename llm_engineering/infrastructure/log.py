@@ -24,6 +24,7 @@ from contextlib import contextmanager
 
 from loguru import logger
 
+from llm_engineering.exceptions import LLMTwinError
 from llm_engineering.settings import check_log_level, get_settings
 
 DEFAULT_LEVEL = "INFO"
@@ -138,8 +139,6 @@ def logging_callback() -> None:
     """A Typer app callback: ``configure_logging()`` before any command; an invalid ``LOG_LEVEL``
     is one line on stderr and exit code 2."""
     import typer
-
-    from llm_engineering.exceptions import LLMTwinError
 
     try:
         configure_logging()

@@ -11,6 +11,9 @@ from zenml.enums import ArtifactType, VisualizationType
 from zenml.io import fileio
 from zenml.materializers.pydantic_materializer import PydanticMaterializer
 
+from llm_engineering.application.evaluation.curves import curves_in
+from llm_engineering.application.evaluation.report import plot_training
+
 
 class LossCurves(BaseModel):
     """Per-step losses of each stage of one registry version (``SFT``/``DPO`` curves by name)."""
@@ -21,10 +24,8 @@ class LossCurves(BaseModel):
     @classmethod
     def of(cls, version) -> LossCurves:
         """The curves recorded in a registry version's metrics."""
-        from llm_engineering.application.evaluation.curves import curves_in as _curves_in
-
         curves: dict[str, list[tuple[float, float]]] = {}
-        _curves_in(version.metrics, "", curves)
+        curves_in(version.metrics, "", curves)
         return cls(version=version.version, training_curves=curves)
 
 
@@ -35,8 +36,6 @@ class LossCurvesMaterializer(PydanticMaterializer):
     ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.STATISTICS
 
     def save_visualizations(self, data: LossCurves) -> dict[str, VisualizationType]:
-        from llm_engineering.application.evaluation.report import plot_training
-
         png = plot_training(data)  # the same figure as the evaluation report's training section
         if png is None:
             return {}

@@ -31,6 +31,7 @@ from functools import lru_cache
 from typing import Any
 
 from llm_engineering.application.rag.tokenize import lexical_tokens
+from llm_engineering.settings import get_settings
 
 LEXICAL_VERSION = 1  # raise when the weights below change meaning: the feature pipeline then rebuilds
 K1 = 1.5
@@ -42,8 +43,6 @@ MAX_QUERY_CHARS = 20_000  # longer questions are cut here before their terms are
 def lexical_fingerprint() -> dict[str, Any]:
     """What the stored sparse vectors depend on (part of the feature fingerprint): a change
     re-embeds every document, since Qdrant holds the only copy of the term weights."""
-    from llm_engineering.settings import get_settings
-
     return {
         "version": LEXICAL_VERSION,
         "k1": K1,
