@@ -29,8 +29,8 @@ def serve(
     """Serve the twin with uvicorn."""
     import uvicorn
 
+    from llm_engineering.entrypoints.api.app import create_app
     from llm_engineering.exceptions import LLMTwinError
-    from llm_engineering.infrastructure.api import create_app
     from llm_engineering.settings import get_settings
 
     try:

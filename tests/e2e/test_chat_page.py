@@ -29,7 +29,7 @@ def test_question_gets_a_streamed_answer_with_sources(browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from llm_engineering.infrastructure.api import create_app
+    from llm_engineering.entrypoints.api.app import create_app
     from llm_engineering.settings import load_settings
 
     load_fixture_corpus()
@@ -76,7 +76,7 @@ def test_sources_once_thinking_state_memory_within_the_context_and_start_over(br
     import httpx
     from selenium.webdriver.common.by import By
 
-    from llm_engineering.infrastructure.api import create_app
+    from llm_engineering.entrypoints.api.app import create_app
     from llm_engineering.settings import load_settings
 
     load_fixture_corpus()
@@ -166,7 +166,7 @@ def test_sources_once_thinking_state_memory_within_the_context_and_start_over(br
 def _quiet_service(**overrides):
     """The real app over the fixture warehouse, its model configured but never loaded (what these
     checks ask needs none: limits, author look-up, the page itself)."""
-    from llm_engineering.infrastructure.api import create_app
+    from llm_engineering.entrypoints.api.app import create_app
     from llm_engineering.infrastructure.llm.local import LocalLLM
     from llm_engineering.settings import load_settings
 

@@ -7,7 +7,7 @@ import pytest
 from fixtures.rag.support import load_fixture_corpus, local_llm, serve_in_thread
 
 from llm_engineering.application.rag.answer import NO_ANSWER, NO_ANSWER_KO
-from llm_engineering.infrastructure.api import create_app
+from llm_engineering.entrypoints.api.app import create_app
 from llm_engineering.settings import load_settings
 
 QUESTION = "Which snapshot option does Maxime enable on production clusters?"

@@ -13,7 +13,7 @@ import pytest
 from fixtures.rag.support import load_fixture_corpus, local_llm, serve_in_thread
 
 from llm_engineering.domain.queries import PromptTrace
-from llm_engineering.infrastructure.api import create_app
+from llm_engineering.entrypoints.api.app import create_app
 from llm_engineering.settings import load_settings
 
 LONG_ANSWER = {"role": "user", "content": "Write a long, detailed story about a lighthouse keeper and the sea."}

@@ -7,7 +7,7 @@ import httpx
 import pytest
 from fixtures.rag.support import load_fixture_corpus, local_llm, serve_in_thread
 
-from llm_engineering.infrastructure.api import create_app
+from llm_engineering.entrypoints.api.app import create_app
 from llm_engineering.settings import load_settings
 
 QUESTION = "What does Maxime enable on production clusters?"

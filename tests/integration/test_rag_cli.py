@@ -62,7 +62,7 @@ def test_ask_with_an_unknown_author_fails_clearly(corpus):
 
 
 def test_call_posts_to_a_running_service(corpus):
-    from llm_engineering.infrastructure.api import create_app
+    from llm_engineering.entrypoints.api.app import create_app
 
     with serve_in_thread(create_app(llm=local_llm())) as url:
         question = ("tools.ml_service", "call", "Which option does Maxime enable?", "--url", url, "--max-tokens", "8")

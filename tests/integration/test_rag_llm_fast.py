@@ -189,7 +189,7 @@ def test_the_service_names_its_backend_and_never_sends_half_a_character(fast):
     import httpx
     from fixtures.rag.support import serve_in_thread
 
-    from llm_engineering.infrastructure.api import create_app
+    from llm_engineering.entrypoints.api.app import create_app
     from llm_engineering.settings import load_settings
 
     app = create_app(load_settings(RAG_ANSWER_MODE="generate"), llm=fast)

@@ -23,7 +23,7 @@ def local():
 
 @pytest.fixture(scope="module")
 def service_url(local):
-    from llm_engineering.infrastructure.api import create_app
+    from llm_engineering.entrypoints.api.app import create_app
 
     app = create_app(load_settings(API_KEY="k-123"), llm=local, rag_by_default=False)
     with serve_in_thread(app) as url:

@@ -79,7 +79,7 @@ def _rss_mb(pid: int) -> float:
 # ---- the service ----------------------------------------------------------------------------
 SERVE = """
 import sys, uvicorn
-from llm_engineering.infrastructure.api import create_app
+from llm_engineering.entrypoints.api.app import create_app
 from llm_engineering.settings import get_settings
 uvicorn.run(create_app(get_settings(), rag_by_default=False, warmup=True), host="127.0.0.1",
             port=int(sys.argv[1]), log_level="error")

@@ -288,7 +288,7 @@ def service(args, parts) -> dict:
     import uvicorn
 
     from llm_engineering.application.rag import load_qa
-    from llm_engineering.infrastructure.api import create_app
+    from llm_engineering.entrypoints.api.app import create_app
     from llm_engineering.settings import get_settings
 
     app = create_app(get_settings(), warmup=True)
