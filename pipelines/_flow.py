@@ -1,4 +1,5 @@
-"""How the pipelines connect in ZenML: one Model version per main job, hand-off artifacts, run names.
+"""How the pipelines connect in ZenML: stores wired in every step's process, one Model version per
+main job, hand-off artifacts, run names.
 
 Called from inside a pipeline function (while ZenML compiles it), so a config's ``model:`` and
 ``run_name:`` are already known and can be completed before the run starts. The stores (SQLite
@@ -13,6 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from loguru import logger
+
+from llm_engineering.bootstrap import bootstrap
+
+
+def wire_stores() -> None:
+    """The pipelines' ``on_init`` hook: ZenML runs it once in each process that runs steps (this one
+    with the local orchestrator, each step's container on a remote stack) before the steps, so
+    every step finds the stores wired."""
+    bootstrap()
 
 
 def _pipeline():

@@ -7,6 +7,12 @@ import tempfile
 
 import pytest
 
+from llm_engineering.bootstrap import bootstrap
+from llm_engineering.domain.ports import close_stores
+from llm_engineering.infrastructure.db.document_store import build_document_store
+from llm_engineering.infrastructure.db.qdrant import build_qdrant_client
+from llm_engineering.settings import get_settings
+
 os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -19,19 +25,10 @@ os.environ.setdefault(
 
 
 def reset_factories() -> None:
-    """Forget cached settings, stores and clients so the next call builds them anew."""
-    from llm_engineering.domain.base.nosql import NoSQLBaseDocument
-    from llm_engineering.infrastructure.db.document_store import get_document_store
-    from llm_engineering.infrastructure.db.qdrant import get_qdrant_client
-    from llm_engineering.settings import get_settings
-
-    if get_document_store.cache_info().currsize:
-        get_document_store().close()
-    if get_qdrant_client.cache_info().currsize:
-        get_qdrant_client().close()
-    for factory in (get_settings, get_document_store, get_qdrant_client):
-        factory.cache_clear()
-    NoSQLBaseDocument._ready_stores.clear()
+    """Close the stores and forget the settings, so the next use opens the stores anew from the
+    environment as it is then (DATA_DIR, DATABASE_HOST, QDRANT_*)."""
+    get_settings.cache_clear()
+    bootstrap(document_store=build_document_store, vector_store=build_qdrant_client)
 
 
 @pytest.fixture(autouse=True)
@@ -44,7 +41,7 @@ def data_dir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # so no developer .env leaks in
     reset_factories()
     yield folder
-    reset_factories()
+    close_stores()
 
 
 LOOPBACK_ONLY = "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"

@@ -1,5 +1,5 @@
-"""What every command line under tools/ shares: plain-text help, the LOG_LEVEL callback, one-line
-errors, and the answer printed as text."""
+"""What every command line under tools/ shares: plain-text help, LOG_LEVEL applied and the stores
+wired before each command, one-line errors, and the answer printed as text."""
 
 from __future__ import annotations
 
@@ -8,17 +8,23 @@ from typing import Any, NoReturn
 import typer
 
 from llm_engineering.application.rag.answer import unique_sources
+from llm_engineering.bootstrap import bootstrap
 from llm_engineering.infrastructure.log import logging_callback
 
 
-def command_line(doc: str | None, log_level: bool = True) -> typer.Typer:
+def command_line(doc: str | None, before_each: bool = True) -> typer.Typer:
     """A Typer app whose help is plain text (no markup parsing: square brackets, backticks and
-    asterisks print as written; boolean flags show no value). With ``log_level`` every command first
-    applies ``LOG_LEVEL``."""
+    asterisks print as written; boolean flags show no value). With ``before_each`` every command
+    first applies ``LOG_LEVEL`` and wires the stores (opened on first use)."""
     app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, help=doc)
-    if log_level:
-        app.callback()(logging_callback)
+    if before_each:
+        app.callback()(_before_each_command)
     return app
+
+
+def _before_each_command() -> None:
+    logging_callback()
+    bootstrap()
 
 
 def fail(message: object, code: int = 2) -> NoReturn:

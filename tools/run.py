@@ -19,13 +19,15 @@ from pathlib import Path
 import typer
 import yaml
 
+from llm_engineering.bootstrap import bootstrap
 from llm_engineering.exceptions import ConfigurationError, LLMTwinError
 from llm_engineering.infrastructure.log import configure_logging, heartbeat
 from llm_engineering.infrastructure.zenml_env import configure_zenml
 from llm_engineering.settings import get_settings
+from pipelines._flow import wire_stores
 from tools._cli import command_line, fail
 
-app = command_line(__doc__, log_level=False)  # a single command: it applies LOG_LEVEL itself
+app = command_line(__doc__, before_each=False)  # a single command: it applies LOG_LEVEL and wires the stores itself
 ROOT = Path(__file__).resolve().parent.parent
 END_TO_END = "end-to-end"
 STAGE_KEYS = ("pipeline", "config", "overrides")
@@ -212,7 +214,7 @@ def run_pipeline(name: str, config: Path | None = None, no_cache: bool = False, 
         options["enable_cache"] = False
     if run_name:
         options["run_name"] = run_name
-    return pipeline.with_options(**options)()
+    return pipeline.with_options(on_init=wire_stores, **options)()
 
 
 @app.command(epilog="Pipelines: " + ", ".join(_choices()))
@@ -235,6 +237,7 @@ def main(
     started = time.perf_counter()
     try:
         configure_logging()
+        bootstrap()
         pipeline = pipeline_name(pipeline)
         if pipeline == END_TO_END:
             timings = run_end_to_end(config, no_cache)

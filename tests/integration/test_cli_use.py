@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 from fixtures.rag.support import load_fixture_corpus
 
+from llm_engineering.domain.ports import close_stores
+from llm_engineering.settings import get_settings
+
 ROOT = Path(__file__).resolve().parents[2]
 QUESTION = "Which option does Maxime enable?"
 
@@ -93,13 +96,10 @@ def test_a_log_level_that_does_not_exist_is_one_line(argv):
 def corpus(monkeypatch):
     """The fixture corpus in qdrant-client's local mode, whose client used to fail at interpreter
     exit ("Exception ignored in: QdrantClient.__del__"); released so the command can open it."""
-    from llm_engineering.infrastructure.db.qdrant import close_qdrant_client
-    from llm_engineering.settings import get_settings
-
     monkeypatch.setenv("QDRANT_EMBEDDED", "local")
     get_settings.cache_clear()
     load_fixture_corpus()
-    close_qdrant_client()
+    close_stores()
 
 
 @pytest.mark.slow

@@ -27,8 +27,9 @@ from llm_engineering.application.dataset import (
     load_metadata,
 )
 from llm_engineering.application.dataset.prompts import BACKTRANSLATION_SYSTEM, SYNTHETIC_SYSTEM
-from llm_engineering.domain.cleaned_documents import cleaned_class
+from llm_engineering.domain.cleaned_documents import CleanedArticleDocument, CleanedPostDocument
 from llm_engineering.domain.identity import content_hash, id_from
+from llm_engineering.domain.ports import close_stores
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,7 +57,7 @@ DOCS = [
 
 def write_cleaned_documents(docs=DOCS) -> list:
     """The fixture documents written as cleaned documents into the test's Qdrant folder."""
-    classes = {"articles": cleaned_class("articles"), "posts": cleaned_class("posts")}
+    classes = {"articles": CleanedArticleDocument, "posts": CleanedPostDocument}
     written = []
     for category, author, title, topic in docs:
         content = f"# {title}\n\n{PARAGRAPH[topic]}"
@@ -394,11 +395,8 @@ def _pipeline_config(path: Path, kind: str, overrides: dict) -> Path:
 
 @pytest.mark.slow
 def test_preference_pipeline_runs_through_zenml(tmp_path, data_dir):
-    from llm_engineering.infrastructure.db.qdrant import get_qdrant_client
-
     write_cleaned_documents()
-    get_qdrant_client().close()  # local mode: one process per folder, the pipeline's now
-    get_qdrant_client.cache_clear()
+    close_stores()  # local mode: one process per folder, the pipeline's now
     config = _pipeline_config(tmp_path / "preference.yaml", "preference", {**SMALL, "instruction_writer": "auto"})
     with canned_server() as (server, url):
         env = {

@@ -29,8 +29,10 @@ def _article(k: int, worker: int):
 
 def _upsert_worker(data_dir: str, worker: int, n: int) -> None:
     os.environ["DATA_DIR"] = data_dir
+    from llm_engineering.bootstrap import bootstrap
     from llm_engineering.domain.documents import ArticleDocument
 
+    bootstrap()  # a spawned process starts unwired
     for k in _keys(worker, n):
         ArticleDocument.bulk_upsert([_article(k, worker)])
 

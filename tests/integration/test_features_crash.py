@@ -17,17 +17,17 @@ import pytest
 from conftest import reset_factories
 
 from llm_engineering.application.preprocessing.features import FeatureConfig, run_feature_engineering
-from llm_engineering.domain.cleaned_documents import cleaned_class
+from llm_engineering.domain.cleaned_documents import CleanedArticleDocument, CleanedPostDocument
 from llm_engineering.domain.documents import ArticleDocument, PostDocument, UserDocument
-from llm_engineering.domain.embedded_chunks import embedded_class
+from llm_engineering.domain.embedded_chunks import EmbeddedArticleChunk, EmbeddedPostChunk
 
 ROOT = Path(__file__).resolve().parents[2]
-CleanedArticleDocument, CleanedPostDocument = cleaned_class("articles"), cleaned_class("posts")
-EmbeddedArticleChunk, EmbeddedPostChunk = embedded_class("articles"), embedded_class("posts")
 CLASSES = (CleanedArticleDocument, CleanedPostDocument, EmbeddedArticleChunk, EmbeddedPostChunk)
 CHUNKING = {"chunk_size": 24, "chunk_overlap": 4}
 CHILD = (
     "from llm_engineering.application.preprocessing.features import FeatureConfig, run_feature_engineering\n"
+    "from llm_engineering.bootstrap import bootstrap\n"
+    "bootstrap()\n"
     f"run_feature_engineering(FeatureConfig(chunk_size={CHUNKING['chunk_size']}, "
     f"chunk_overlap={CHUNKING['chunk_overlap']}))\n"
 )

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from fixtures.rag.support import QA_FILE, load_fixture_corpus, local_llm, serve_in_thread
 
+from llm_engineering.domain.ports import close_stores
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -23,19 +25,10 @@ def run(*args, env=None, timeout=300):
     )
 
 
-def release_vector_store():
-    """Qdrant local mode: one process per folder, so this process lets go before a tool runs."""
-    from llm_engineering.infrastructure.db.qdrant import get_qdrant_client
-
-    if get_qdrant_client.cache_info().currsize:
-        get_qdrant_client().close()
-    get_qdrant_client.cache_clear()
-
-
 @pytest.fixture
 def corpus():
     ids = load_fixture_corpus()
-    release_vector_store()
+    close_stores()  # the embedded vector store: one process per folder, the tool's now
     return ids
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from llm_engineering.application.warehouse import export_warehouse, import_warehouse
 from llm_engineering.domain.documents import ArticleDocument, PostDocument, UserDocument
+from llm_engineering.domain.ports import document_store
 from llm_engineering.exceptions import ImportFileError, StoreUnavailableError
 
 USER_ID = "2f0c1d7e-0000-4000-8000-00000000abcd"
@@ -156,13 +157,11 @@ def test_cli_import_export_and_errors(tmp_path):
 
 
 def test_unreachable_mongodb_fails_fast_naming_the_setting(monkeypatch):
-    from llm_engineering.infrastructure.db.document_store import get_document_store
-
     monkeypatch.setenv("DATABASE_HOST", "mongodb://twin:hunter2-secret@127.0.0.1:9/?directConnection=true")
     monkeypatch.setenv("DATABASE_TIMEOUT_S", "1")
     started = time.monotonic()
     with pytest.raises(StoreUnavailableError, match="DATABASE_HOST") as err:
-        get_document_store()
+        document_store()
     assert time.monotonic() - started < 10
     assert "hunter2-secret" not in str(err.value)
 
@@ -170,12 +169,14 @@ def test_unreachable_mongodb_fails_fast_naming_the_setting(monkeypatch):
 KILL_DURING_ARTICLES = """
 import os, signal, sys
 from llm_engineering.application.warehouse import import_warehouse
+from llm_engineering.bootstrap import bootstrap
 from llm_engineering.domain.documents import ArticleDocument
 
 def killed(*args, **kwargs):  # users are written by now; the process dies before articles are
     os.kill(os.getpid(), signal.SIGKILL)
 
 ArticleDocument.bulk_upsert = killed
+bootstrap()
 import_warehouse(sys.argv[1])
 """
 

@@ -20,6 +20,8 @@ import yaml
 from test_dataset_generation import SMALL, canned_server, write_cleaned_documents
 from test_eval_pipeline import MODEL_CACHE
 
+from llm_engineering.domain.ports import close_stores
+
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -119,11 +121,8 @@ def _stage_configs(tmp_path: Path) -> Path:
 
 
 def test_the_twin_stages_form_one_model_version_that_survives_a_moved_folder(tmp_path, data_dir):
-    from llm_engineering.infrastructure.db.qdrant import get_qdrant_client
-
     write_cleaned_documents()
-    get_qdrant_client().close()  # local mode: one process per folder, the job's now
-    get_qdrant_client.cache_clear()
+    close_stores()  # local mode: one process per folder, the job's now
     job = _stage_configs(tmp_path)
     with canned_server() as (_, url):
         env = _env(tmp_path, tmp_path / "zenml", url)

@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from llm_engineering.domain.ports import close_stores
 from tools.bench import HANDBOOK_DUMP
 
 
@@ -101,12 +102,12 @@ def main(argv: list[str]) -> None:
     )
     from llm_engineering.application.preprocessing.cleaning import clean_document
     from llm_engineering.application.warehouse import import_warehouse
-    from llm_engineering.domain.documents import declared_categories, document_class
+    from llm_engineering.domain.documents import document_classes
 
     timings = {}
     started = time.perf_counter()
     import_warehouse(args.corpus)
-    raw = [doc for c in declared_categories() for doc in document_class(c).bulk_find()]
+    raw = [doc for cls in document_classes().values() for doc in cls.bulk_find()]
     cleaned = [clean_document(doc) for doc in raw]
     by_class: dict[type, list] = {}
     for doc in cleaned:
@@ -160,9 +161,7 @@ def main(argv: list[str]) -> None:
         "book": book_datasets(args.corpus),
         "data_dir": str(work),
     }
-    from llm_engineering.infrastructure.db.qdrant import get_qdrant_client
-
-    get_qdrant_client().close()
+    close_stores()
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
         del result["data_dir"]

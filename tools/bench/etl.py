@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from llm_engineering.domain.ports import close_stores
+
 WORDS = (
     "pipeline warehouse crawler article model retrieval token embedding chunk query answer author style "
     "batch failure retry timeout laptop server index document feature training evaluation latency"
@@ -139,21 +141,17 @@ def _run(data_dir: Path, links: list[str], workers: int) -> dict:
     os.environ["DATA_DIR"] = str(data_dir)
     os.environ["CRAWL_ALLOWED_NETWORKS"] = "127.0.0.1"
     from llm_engineering.application.etl import crawl_links, summarize
-    from llm_engineering.domain.base.nosql import NoSQLBaseDocument
     from llm_engineering.domain.documents import ArticleDocument, UserDocument
-    from llm_engineering.infrastructure.db.document_store import get_document_store
     from llm_engineering.settings import get_settings
 
-    get_settings.cache_clear()
-    get_document_store.cache_clear()
-    NoSQLBaseDocument._ready_stores.clear()
+    get_settings.cache_clear()  # the warehouse opens in this DATA_DIR on first use
     user = UserDocument.get_or_create_by_name("Benchmark Author")
     started = time.perf_counter()
     outcomes = crawl_links(user, links, max_workers=workers, progress=False)
     seconds = time.perf_counter() - started
     summary = summarize(outcomes)
     stored = ArticleDocument.count()
-    get_document_store().close()
+    close_stores()
     return {
         "workers": workers,
         "seconds": round(seconds, 2),

@@ -19,6 +19,7 @@ import math
 import time
 from pathlib import Path
 
+from llm_engineering.bootstrap import bootstrap
 from tools.bench import HANDBOOK_DUMP
 
 EXPECTED = {"mean_loss": 1.995, "perplexity": 7.35, "answer_tokens": 19423}
@@ -138,4 +139,5 @@ def main(argv: list[str]) -> None:
 if __name__ == "__main__":
     import sys
 
+    bootstrap()
     main(sys.argv[1:])

@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from llm_engineering.domain.ports import close_stores
 from tools.bench import HANDBOOK_DUMP
 
 
@@ -57,10 +58,7 @@ def main(argv: list[str]) -> None:
     try:
         print(json.dumps(run(dump, args), indent=2))
     finally:
-        from llm_engineering.infrastructure.db.qdrant import get_qdrant_client
-
-        if get_qdrant_client.cache_info().currsize:
-            get_qdrant_client().close()
+        close_stores()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from llm_engineering.bootstrap import bootstrap
+from llm_engineering.domain.ports import close_stores
 from tools.bench import ROOT
 
 API_KEY = "probe-secret-7c1f09"
@@ -79,8 +81,10 @@ def _rss_mb(pid: int) -> float:
 # ---- the service ----------------------------------------------------------------------------
 SERVE = """
 import sys, uvicorn
+from llm_engineering.bootstrap import bootstrap
 from llm_engineering.entrypoints.api.app import create_app
 from llm_engineering.settings import get_settings
+bootstrap()
 uvicorn.run(create_app(get_settings(), rag_by_default=False, warmup=True), host="127.0.0.1",
             port=int(sys.argv[1]), log_level="error")
 """
@@ -672,7 +676,9 @@ def probe_settings(tally: Tally) -> None:
 KILL = """
 import os, signal, sys
 from llm_engineering.application.warehouse import import_warehouse
+from llm_engineering.bootstrap import bootstrap
 from llm_engineering.domain import documents
+bootstrap()
 
 target = getattr(documents, sys.argv[2])
 original = target.bulk_upsert.__func__
@@ -689,15 +695,10 @@ import_warehouse(sys.argv[1])
 
 
 def _reset_stores() -> None:
-    from llm_engineering.domain.base.nosql import NoSQLBaseDocument
-    from llm_engineering.infrastructure.db.document_store import get_document_store
     from llm_engineering.settings import get_settings
 
-    if get_document_store.cache_info().currsize:
-        get_document_store().close()
+    close_stores()
     get_settings.cache_clear()
-    get_document_store.cache_clear()
-    NoSQLBaseDocument._ready_stores.clear()
 
 
 def _snapshot() -> dict[str, list[str]]:
@@ -943,4 +944,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    bootstrap()
     main(sys.argv[1:])

@@ -36,6 +36,7 @@ import threading
 import time
 from pathlib import Path
 
+from llm_engineering.domain.ports import close_stores
 from tools.bench import HANDBOOK_DUMP, ROOT
 
 DEFAULT_QA = [Path(__file__).with_name("data") / name for name in ("handbook_qa.jsonl", "handbook_qa_holdout.jsonl")]
@@ -115,17 +116,9 @@ def main(argv: list[str]) -> None:
         report["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
         print(json.dumps(report, indent=2, ensure_ascii=False))
     finally:
-        _close_stores()
+        close_stores()
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _close_stores() -> None:
-    from llm_engineering.infrastructure.db.qdrant import get_qdrant_client
-
-    if get_qdrant_client.cache_info().currsize:
-        get_qdrant_client().close()
-    get_qdrant_client.cache_clear()
 
 
 def _without(argv: list[str], *options: str) -> list[str]:
@@ -154,15 +147,14 @@ def _child(argv: list[str], parts: str, corpus: str, workdir: Path | None) -> di
 
 def prepare_korean(folder: Path) -> tuple[dict, list[Path]]:
     from llm_engineering.application.preprocessing.features import run_feature_engineering
-    from llm_engineering.domain.documents import declared_categories
-    from llm_engineering.domain.embedded_chunks import embedded_class
+    from llm_engineering.domain.embedded_chunks import EMBEDDED_CLASSES
     from tools.bench import _korean
 
     started = time.perf_counter()
     qa_sets = _korean.prepare(folder)
     run_feature_engineering()
     corpus = {
-        "chunks": sum(embedded_class(c).count() for c in declared_categories()),
+        "chunks": sum(cls.count() for cls in EMBEDDED_CLASSES.values()),
         "import_and_features_s": round(time.perf_counter() - started, 1),
     }
     return corpus, qa_sets
@@ -171,14 +163,13 @@ def prepare_korean(folder: Path) -> tuple[dict, list[Path]]:
 def prepare_corpus(dump: Path) -> dict:
     from llm_engineering.application.preprocessing.features import run_feature_engineering
     from llm_engineering.application.warehouse import import_warehouse
-    from llm_engineering.domain.documents import declared_categories
-    from llm_engineering.domain.embedded_chunks import embedded_class
+    from llm_engineering.domain.embedded_chunks import EMBEDDED_CLASSES
 
     started = time.perf_counter()
     import_warehouse(dump)
     run_feature_engineering()
     return {
-        "chunks": sum(embedded_class(c).count() for c in declared_categories()),
+        "chunks": sum(cls.count() for cls in EMBEDDED_CLASSES.values()),
         "import_and_features_s": round(time.perf_counter() - started, 1),
     }
 
@@ -218,14 +209,13 @@ def latency(args) -> dict:
     import numpy as np
 
     from llm_engineering.application.rag import ContextRetriever, RetrievalConfig, load_qa
-    from llm_engineering.application.rag.lexical import with_sparse_vectors
     from llm_engineering.domain.documents import UserDocument
-    from llm_engineering.domain.embedded_chunks import embedded_class
+    from llm_engineering.domain.embedded_chunks import EmbeddedArticleChunk
     from llm_engineering.domain.identity import id_from
     from llm_engineering.settings import get_settings
 
     sentences = _sentences(args.warehouse_dump)
-    _close_stores()
+    close_stores()
     os.environ["QDRANT_PATH"] = ":memory:"
     get_settings.cache_clear()
     try:
@@ -238,7 +228,7 @@ def latency(args) -> dict:
             author = authors[i % 2]
             document_id = id_from("bench-doc", str(i // 5))
             chunks.append(
-                embedded_class("articles")(
+                EmbeddedArticleChunk(
                     content=" ".join(rng.sample(sentences, 6)),
                     embedding=vectors[i].tolist(),
                     document_id=document_id,
@@ -251,7 +241,7 @@ def latency(args) -> dict:
                 )
             )
         started = time.perf_counter()
-        embedded_class("articles").bulk_upsert(with_sparse_vectors(chunks))
+        EmbeddedArticleChunk.bulk_upsert(chunks)
         load_s = time.perf_counter() - started
         questions = [r["question"] for qa in args.qa for r in load_qa(qa)]
         retriever = ContextRetriever(RetrievalConfig.from_settings())
@@ -281,7 +271,7 @@ def latency(args) -> dict:
             "goal_p95_ms": 100,
         }
     finally:
-        _close_stores()
+        close_stores()
         os.environ.pop("QDRANT_PATH", None)
         get_settings.cache_clear()
 

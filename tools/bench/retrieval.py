@@ -33,6 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from llm_engineering.domain.ports import close_stores, vector_store
 from tools.bench import HANDBOOK_DUMP, ROOT
 
 STORES = ("edge", "local", "memory")
@@ -128,14 +129,11 @@ def _phase(args, store: str, size: int) -> dict:
 def _build(args, size: int, store: str) -> dict:
     import numpy as np
 
-    from llm_engineering.application.rag.lexical import with_sparse_vectors
     from llm_engineering.domain.documents import UserDocument
-    from llm_engineering.domain.embedded_chunks import embedded_class
+    from llm_engineering.domain.embedded_chunks import EmbeddedArticleChunk
     from llm_engineering.domain.identity import id_from
-    from llm_engineering.infrastructure.db.qdrant import get_qdrant_client
     from tools.bench.rag import _sentences
 
-    chunk_class = embedded_class("articles")
     sentences = _sentences(args.warehouse_dump)
     authors = [UserDocument.get_or_create_by_name(n) for n in ("Bench Author One", "벤치 저자")]
     rng = random.Random(0)
@@ -151,7 +149,7 @@ def _build(args, size: int, store: str) -> dict:
         if index in (0, 3):  # passages: chunks 0-2 and 3-4 of each document
             passage_text = text + " " + " ".join(rng.sample(sentences, 3 if index == 0 else 2))
             lead = None
-        chunk = chunk_class(
+        chunk = EmbeddedArticleChunk(
             content=text,
             embedding=vectors[i].tolist(),
             document_id=id_from("bench-doc", str(document)),
@@ -168,29 +166,27 @@ def _build(args, size: int, store: str) -> dict:
         chunk.passage_id = lead
         batch.append(chunk)
         if len(batch) == 2000:
-            chunk_class.bulk_upsert(with_sparse_vectors(batch))
+            EmbeddedArticleChunk.bulk_upsert(batch)
             batch = []
     if batch:
-        chunk_class.bulk_upsert(with_sparse_vectors(batch))
+        EmbeddedArticleChunk.bulk_upsert(batch)
     out = {"write_s": round(time.perf_counter() - started, 1)}
-    client = get_qdrant_client()
     if args.optimize and store == "edge":
         started = time.perf_counter()
-        client._shard(chunk_class.collection).optimize()
+        vector_store()._shard(EmbeddedArticleChunk.collection).optimize()
         out["optimize_s"] = round(time.perf_counter() - started, 1)
     if "measure" not in args.phase:
-        client.close()
+        close_stores()
     return out
 
 
 def _measure(args, embedder, baseline: tuple[float, float]) -> dict:
     """Open the store (unless the build left it open) and answer questions; memory beyond ``baseline``."""
     from llm_engineering.application.rag import ContextRetriever, RetrievalConfig, load_qa
-    from llm_engineering.infrastructure.db.qdrant import get_qdrant_client
 
     retriever = ContextRetriever(RetrievalConfig.from_settings(), embedder=embedder)
     started = time.perf_counter()
-    get_qdrant_client()
+    vector_store()
     open_s = time.perf_counter() - started
     first = retriever.retrieve("How do I monitor a vector database cluster?", k=5)
     first_s = time.perf_counter() - started
@@ -211,5 +207,5 @@ def _measure(args, embedder, baseline: tuple[float, float]) -> dict:
         }
     anon, file = _memory_mb()
     out["rss_anon_mb"], out["rss_file_mb"] = round(anon - baseline[0], 1), round(file - baseline[1], 1)
-    get_qdrant_client().close()
+    close_stores()
     return out

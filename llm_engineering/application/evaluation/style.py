@@ -20,8 +20,7 @@ from loguru import logger
 from pydantic import BaseModel
 
 from llm_engineering.application.text import punctuation_chars, split_sentences, words
-from llm_engineering.domain.documents import declared_categories
-from llm_engineering.domain.embedded_chunks import embedded_class
+from llm_engineering.domain.embedded_chunks import EMBEDDED_CLASSES
 
 TTR_WINDOW = 50
 
@@ -56,7 +55,7 @@ def author_chunk_centroid_and_texts(
     vectors: list[list[float]] = []
     texts: list[str] = []
     filters = {"author_full_name": author_full_name} if author_full_name else {}
-    for cls in map(embedded_class, declared_categories()):
+    for cls in EMBEDDED_CLASSES.values():
         if not cls.collection_exists():
             continue
         for chunk in cls.scroll(with_vectors=True, **filters):

@@ -23,9 +23,8 @@ conjoining jamo that no longer display on their own. Only two families are folde
 characters because they are pure styling: mathematical alphanumerics (𝟭, 𝐁𝐨𝐥𝐝 — a common
 social-media trick) and full-width ASCII.
 
-A cleaner is one subclass of ``CleaningHandler`` with ``name`` set; it registers itself in
-``CLEANING_HANDLERS``, and a category uses the one its declaration names (``Document.cleaning``:
-``text`` unless it says otherwise).
+A category's cleaner is one subclass of ``CleaningHandler`` with ``category`` set; it registers
+itself in ``CLEANING_HANDLERS``.
 """
 
 from __future__ import annotations
@@ -40,12 +39,13 @@ from loguru import logger
 
 from llm_engineering.application.preprocessing.reflow import reflow_lines
 from llm_engineering.domain.cleaned_documents import CleanedDocument, cleaned_class
-from llm_engineering.domain.documents import Document, declared_handler
+from llm_engineering.domain.documents import Document
+from llm_engineering.domain.types import DataCategory
 
 #: Bump when cleaning output changes, so stored features are rebuilt.
 CLEANING_VERSION = "2"
 
-CLEANING_HANDLERS: dict[str, CleaningHandler] = {}
+CLEANING_HANDLERS: dict[DataCategory, CleaningHandler] = {}
 
 # Characters that carry no text: zero-width spaces/joiners at word edges, BOM, soft hyphen.
 _INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad]")
@@ -265,9 +265,9 @@ def _title_of(content: dict[str, Any], document: Document) -> str:
 
 
 class CleaningHandler:
-    """Turns one warehouse document into a cleaned document (no I/O): its text and title as prose."""
+    """Turns one warehouse document of its category into a cleaned document (no I/O)."""
 
-    name: ClassVar[str] = "text"
+    category: ClassVar[DataCategory]
     body_keys: ClassVar[tuple[str, ...]] = ("Content", "content", "text", "Text", "body")
     skip_keys: ClassVar[frozenset[str]] = frozenset(
         {"Title", "title", "Subtitle", "subtitle", "language", "image", "Image"}
@@ -275,7 +275,8 @@ class CleaningHandler:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        CLEANING_HANDLERS[cls.name] = cls()
+        if "category" in cls.__dict__:
+            CLEANING_HANDLERS[cls.category] = cls()
 
     def body(self, content: dict[str, Any]) -> str:
         """The document's text: its subtitle (if any) then its body."""
@@ -297,7 +298,8 @@ class CleaningHandler:
         return clean_prose(self.body(content), web_page=web_page)
 
     def clean(self, document: Document) -> CleanedDocument:
-        return cleaned_class(document.category)(
+        cls = cleaned_class(self.category)
+        return cls(
             document_id=document.id,
             content=self.clean_text(document.content, web_page=is_web_page(document)),
             title=_title_of(document.content, document),
@@ -310,14 +312,19 @@ class CleaningHandler:
         )
 
 
-CLEANING_HANDLERS[CleaningHandler.name] = CleaningHandler()
+class ArticleCleaningHandler(CleaningHandler):
+    category = DataCategory.ARTICLES
 
 
-class CodeCleaningHandler(CleaningHandler):
-    """``content`` maps file paths to file text (a repository); each file becomes a fenced block
+class PostCleaningHandler(CleaningHandler):
+    category = DataCategory.POSTS
+
+
+class RepositoryCleaningHandler(CleaningHandler):
+    """A repository's ``content`` maps file paths to file text; each file becomes a fenced block
     under a ``## path`` heading, in path order, with its code untouched."""
 
-    name = "code"
+    category = DataCategory.REPOSITORIES
     skip_keys = frozenset({"Title", "title", "name", "Name", "link"})
 
     def files(self, content: dict[str, Any]) -> dict[str, str]:
@@ -339,9 +346,11 @@ class CodeCleaningHandler(CleaningHandler):
         return "\n\n".join(sections)
 
 
-def cleaning_handler(category: str) -> CleaningHandler:
-    """The handler a category's declaration names (``Document.cleaning``)."""
-    return declared_handler(CLEANING_HANDLERS, category, "cleaning")
+def cleaning_handler(category: DataCategory | str) -> CleaningHandler:
+    try:
+        return CLEANING_HANDLERS[DataCategory(category)]
+    except (KeyError, ValueError):
+        raise ValueError(f"no cleaning handler for category {category!r}") from None
 
 
 def clean_document(document: Document) -> CleanedDocument:

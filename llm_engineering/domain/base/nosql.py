@@ -1,4 +1,4 @@
-"""A small ODM: pydantic documents persisted through the warehouse port.
+"""A small ODM: pydantic documents persisted through the warehouse port (``ports.DocumentStore``).
 
 A concrete document class sets ``collection`` (and optionally ``unique_keys`` and
 ``indexed_keys``); it is then registered by class name, which is how the warehouse export and
@@ -10,10 +10,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from typing import Any, ClassVar, Self
+from weakref import WeakKeyDictionary
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llm_engineering.infrastructure.db.document_store import DocumentStore, get_document_store
+from llm_engineering.domain.ports import DocumentStore, document_store
 
 DOCUMENT_CLASSES: dict[str, type[NoSQLBaseDocument]] = {}
 
@@ -26,7 +27,7 @@ class NoSQLBaseDocument(BaseModel):
     collection: ClassVar[str | None] = None
     unique_keys: ClassVar[tuple[str, ...]] = ()
     indexed_keys: ClassVar[tuple[str, ...]] = ()
-    _ready_stores: ClassVar[set[tuple[int, str]]] = set()
+    _ready: ClassVar[WeakKeyDictionary[DocumentStore, set[str]]] = WeakKeyDictionary()  # collections ensured
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -59,11 +60,11 @@ class NoSQLBaseDocument(BaseModel):
     def _store(cls) -> DocumentStore:
         if not cls.collection:
             raise TypeError(f"{cls.__name__} has no collection; it cannot be stored")
-        store = get_document_store()
-        marker = (id(store), cls.collection)
-        if marker not in NoSQLBaseDocument._ready_stores:
+        store = document_store()
+        ready = NoSQLBaseDocument._ready.setdefault(store, set())
+        if cls.collection not in ready:
             store.ensure_collection(cls.collection, cls.unique_keys, cls.indexed_keys)
-            NoSQLBaseDocument._ready_stores.add(marker)
+            ready.add(cls.collection)
         return store
 
     @classmethod

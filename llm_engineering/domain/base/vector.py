@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, Field
 
-from llm_engineering.infrastructure.db.qdrant import get_qdrant_client
+from llm_engineering.domain.ports import VectorStore, vector_store
 
 VECTOR_CLASSES: dict[str, type[VectorBaseDocument]] = {}
 DENSE = "dense"
@@ -73,13 +73,13 @@ class VectorBaseDocument(BaseModel):
 
     # ---- collections -------------------------------------------------------------------------
     @classmethod
-    def _client(cls):
+    def _client(cls) -> VectorStore:
         if not cls.collection:
             raise TypeError(f"{cls.__name__} has no collection")
-        return get_qdrant_client()
+        return vector_store()
 
     @classmethod
-    def _writer(cls):
+    def _writer(cls) -> VectorStore:
         """The client, with local mode's per-collection SQLite file switched to WAL first.
 
         Local mode commits once per point; with the default rollback journal every commit

@@ -1,4 +1,4 @@
-"""The warehouse port: a narrow document-store interface with two adapters.
+"""The two adapters of the warehouse port (``llm_engineering.domain.ports.DocumentStore``).
 
 Documents are JSON-native dicts whose primary key is ``_id`` (a string). Collections declare
 unique fields; both adapters enforce them in the store itself, not only in our code.
@@ -16,72 +16,22 @@ different key value (that would lose the stored document): the batch is refused 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import sqlite3
 import threading
-from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from llm_engineering.domain.ports import DocumentStore, Filters
 from llm_engineering.exceptions import ConfigurationError, DuplicateKeyError, StoreUnavailableError
+from llm_engineering.settings import get_settings
 
-Filters = dict[str, Any]
 _FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _COLLECTION_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class DocumentStore(ABC):
-    """What the ODM needs from a warehouse, and nothing more."""
-
-    @abstractmethod
-    def ensure_collection(self, collection: str, unique: Sequence[str] = (), indexed: Sequence[str] = ()) -> None:
-        """Create the collection and its indexes if missing (idempotent)."""
-
-    @abstractmethod
-    def insert_many(self, collection: str, docs: Sequence[dict]) -> int:
-        """Insert new documents; on any duplicate key nothing is written and DuplicateKeyError is raised."""
-
-    @abstractmethod
-    def upsert_many(self, collection: str, docs: Sequence[dict], key: str = "_id") -> tuple[int, int]:
-        """Insert or replace documents matched on ``key``; returns (inserted, updated).
-
-        When ``key`` is not ``_id``, an existing document keeps its ``_id``.
-        """
-
-    @abstractmethod
-    def find(
-        self, collection: str, filters: Filters | None = None, limit: int | None = None, newest_first: bool = False
-    ) -> list[dict]:
-        """Documents matching equality filters (dotted paths, ``{"$in": [...]}``), in insertion order
-        (or the reverse), at most ``limit`` of them read."""
-
-    def transaction(self):
-        """A context in which this thread's writes are all-or-nothing together, where the store can
-        do it (SQLite); elsewhere each batch stays all-or-nothing on its own."""
-        return contextlib.nullcontext()
-
-    @abstractmethod
-    def count(self, collection: str, filters: Filters | None = None) -> int: ...
-
-    @abstractmethod
-    def delete(self, collection: str, filters: Filters | None = None) -> int:
-        """Delete matching documents; returns how many."""
-
-    @abstractmethod
-    def collections(self) -> list[str]: ...
-
-    @abstractmethod
-    def close(self) -> None: ...
-
-    def find_one(self, collection: str, filters: Filters | None = None) -> dict | None:
-        found = self.find(collection, filters, limit=1)
-        return found[0] if found else None
 
 
 def _check_name(name: str, pattern: re.Pattern, what: str) -> str:
@@ -524,8 +474,6 @@ class MongoDocumentStore(DocumentStore):
 
 def build_document_store(settings=None) -> DocumentStore:
     """The adapter the settings ask for: MongoDB for a mongodb:// DATABASE_HOST, else SQLite."""
-    from llm_engineering.settings import get_settings
-
     settings = settings or get_settings()
     host = settings.DATABASE_HOST
     if host.startswith(("mongodb://", "mongodb+srv://")):
@@ -533,9 +481,3 @@ def build_document_store(settings=None) -> DocumentStore:
     if host:
         raise ConfigurationError("DATABASE_HOST must be empty or a mongodb:// URI")
     return SQLiteDocumentStore(settings.warehouse_path)
-
-
-@lru_cache(maxsize=1)
-def get_document_store() -> DocumentStore:
-    """The process-wide warehouse, built on first use. Tests call ``get_document_store.cache_clear()``."""
-    return build_document_store()

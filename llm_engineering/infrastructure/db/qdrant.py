@@ -1,19 +1,16 @@
 """Qdrant client factory: the embedded store in a folder by default (Qdrant Edge, or qdrant-client's
 local mode with ``QDRANT_EMBEDDED=local``), memory mode for ``QDRANT_PATH=:memory:``, a server when
-QDRANT_URL is set."""
+QDRANT_URL is set. The clients answer ``llm_engineering.domain.ports.VectorStore``."""
 
 from __future__ import annotations
 
-import atexit
-from functools import lru_cache
-
 from llm_engineering.exceptions import StoreUnavailableError
+from llm_engineering.infrastructure.db.qdrant_edge import EdgeClient
+from llm_engineering.settings import get_settings
 
 
 def build_qdrant_client(settings=None):
     from qdrant_client import QdrantClient
-
-    from llm_engineering.settings import get_settings
 
     settings = settings or get_settings()
     if settings.QDRANT_URL:
@@ -32,8 +29,6 @@ def build_qdrant_client(settings=None):
         return QdrantClient(location=":memory:")
     path.mkdir(parents=True, exist_ok=True)
     if settings.QDRANT_EMBEDDED == "edge":
-        from llm_engineering.infrastructure.db.qdrant_edge import EdgeClient
-
         return EdgeClient(path)
     try:
         return QdrantClient(path=str(path))
@@ -45,21 +40,3 @@ def build_qdrant_client(settings=None):
                 "and set QDRANT_URL."
             ) from None
         raise
-
-
-@lru_cache(maxsize=1)
-def get_qdrant_client():
-    """The process-wide Qdrant client, opened on first use and closed when the process exits."""
-    client = build_qdrant_client()
-    atexit.unregister(close_qdrant_client)
-    atexit.register(close_qdrant_client)
-    return client
-
-
-def close_qdrant_client() -> None:
-    """Close the process-wide client, if one is open. Registered to run at exit: left to its
-    ``__del__`` during interpreter shutdown, qdrant-client's local mode fails ("Exception ignored …
-    sys.meta_path is None")."""
-    if get_qdrant_client.cache_info().currsize:
-        get_qdrant_client().close()
-    get_qdrant_client.cache_clear()
