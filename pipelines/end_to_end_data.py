@@ -1,6 +1,8 @@
 """ETL, then features: crawl each author's links into the warehouse, then clean, chunk and embed.
 
 Run: ``python -m tools.run end_to_end_data`` (parameters in configs/end_to_end_data.yaml).
+``features`` holds the feature pipeline's parameters (those of ``feature_engineering`` but
+``authors``: the features are built for the authors just crawled).
 """
 
 from typing import Any
@@ -20,17 +22,14 @@ def end_to_end_data(
     force: bool = False,
     allow_local_files: bool = False,
     max_workers: int | None = None,
-    categories: list[str] | None = None,
-    chunk_size: int | None = None,
-    chunk_overlap: int | None = None,
-    chunking: dict[str, dict[str, int]] | None = None,
-    batch_size: int | None = None,
-    show_progress: bool = True,
+    features: dict[str, Any] | None = None,
 ) -> None:
     if not isinstance(author_links, list) or not author_links:
         raise ConfigurationError(
             "end_to_end_data needs parameters.author_links: a list of {user_full_name: ..., links: [...]}"
         )
+    if "authors" in (features or {}):
+        raise ConfigurationError("end_to_end_data builds features for the authors it crawls: drop features.authors")
     name_run("etl + features")
     names, crawls = [], []
     for i, entry in enumerate(author_links):
@@ -48,13 +47,4 @@ def end_to_end_data(
         )
         names.append(name)
         crawls.append(f"crawl_links_{i}")
-    config = feature_config(
-        authors=names,
-        categories=categories,
-        chunk_size=chunk_size,
-        chunk_overlap=chunk_overlap,
-        chunking=chunking,
-        batch_size=batch_size,
-        show_progress=show_progress,
-    )
-    add_feature_steps(config, after=crawls)
+    add_feature_steps(feature_config(**{"show_progress": True, **(features or {})}, authors=names), after=crawls)

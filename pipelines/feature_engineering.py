@@ -9,12 +9,16 @@ from typing import Any
 from zenml import pipeline
 
 from llm_engineering.application.preprocessing.features import FeatureConfig
+from llm_engineering.exceptions import ConfigurationError
 from pipelines._flow import name_run
 from steps.feature_engineering import chunk_embed_load, clean_documents, query_data_warehouse
 
 
 def feature_config(**parameters: Any) -> dict[str, Any]:
-    """Validated parameters as a plain dict (a bad value stops the run before any step)."""
+    """Validated parameters as a plain dict (a bad or unknown one stops the run before any step)."""
+    unknown = sorted(set(parameters) - set(FeatureConfig.model_fields))
+    if unknown:
+        raise ConfigurationError(f"unknown feature parameters {unknown}; known: {sorted(FeatureConfig.model_fields)}")
     given = {k: v for k, v in parameters.items() if v is not None}
     return FeatureConfig.model_validate(given).model_dump(mode="json")
 

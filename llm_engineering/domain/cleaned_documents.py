@@ -5,22 +5,21 @@ warehouse document they came from. A cleaned document is written *after* its chu
 ``content_hash`` and ``features_fingerprint`` say "this document's features are complete and
 current": the feature pipeline skips a document whose stored pair matches.
 
-A new category is one subclass here with its ``category`` default and ``collection``; it
-registers itself in ``CLEANED_CLASSES``.
+Each category's class is derived from its declaration (``documents.Document``) the first time it
+is asked for: ``cleaned_class("articles")`` is ``CleanedArticleDocument`` on ``cleaned_articles``.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from functools import cache
 from typing import Any, ClassVar
 
 from pydantic import model_validator
 
 from llm_engineering.domain.base.vector import VectorBaseDocument
-from llm_engineering.domain.types import DataCategory, class_for_category
-
-CLEANED_CLASSES: dict[DataCategory, type[CleanedDocument]] = {}
+from llm_engineering.domain.documents import Document, derived_by_name, derived_class, document_class
 
 
 class CleanedDocument(VectorBaseDocument):
@@ -32,7 +31,7 @@ class CleanedDocument(VectorBaseDocument):
     author_full_name: str
     link: str | None = None
     published_at: datetime | None = None
-    category: DataCategory
+    category: str
     content_hash: str
     """The warehouse document's content hash when it was cleaned."""
     features_fingerprint: str = ""
@@ -40,13 +39,6 @@ class CleanedDocument(VectorBaseDocument):
     chunk_count: int = 0
 
     has_vector: ClassVar[bool] = False
-
-    @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        super().__pydantic_init_subclass__(**kwargs)
-        default = cls.model_fields["category"].default
-        if cls.__dict__.get("collection") and isinstance(default, DataCategory):
-            CLEANED_CLASSES[default] = cls
 
     @model_validator(mode="before")
     @classmethod
@@ -57,21 +49,15 @@ class CleanedDocument(VectorBaseDocument):
         return data
 
 
-class CleanedArticleDocument(CleanedDocument):
-    category: DataCategory = DataCategory.ARTICLES
-    collection: ClassVar[str] = "cleaned_articles"
+def cleaned_class(category: str) -> type[CleanedDocument]:
+    """The cleaned-document class of a declared category; a clear error for an unknown one."""
+    return _derived(document_class(category))
 
 
-class CleanedPostDocument(CleanedDocument):
-    category: DataCategory = DataCategory.POSTS
-    collection: ClassVar[str] = "cleaned_posts"
+@cache
+def _derived(source: type[Document]) -> type[CleanedDocument]:
+    return derived_class(CleanedDocument, source, "Cleaned{}Document", "cleaned_")
 
 
-class CleanedRepositoryDocument(CleanedDocument):
-    category: DataCategory = DataCategory.REPOSITORIES
-    collection: ClassVar[str] = "cleaned_repositories"
-
-
-def cleaned_class(category: DataCategory | str) -> type[CleanedDocument]:
-    """The cleaned-document class of a category; a clear error for an unknown one."""
-    return class_for_category(CLEANED_CLASSES, category, "cleaned-document")
+def __getattr__(name: str) -> type[CleanedDocument]:
+    return derived_by_name(cleaned_class, name, __name__)

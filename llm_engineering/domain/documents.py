@@ -9,14 +9,20 @@ updates its document instead of adding a second one, and the warehouse's unique 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from llm_engineering.domain.base.nosql import NoSQLBaseDocument
 from llm_engineering.domain.identity import canonical_link, content_hash, id_from, name_key, normalise_name
-from llm_engineering.domain.types import DataCategory
+
+M = TypeVar("M", bound=BaseModel)
+H = TypeVar("H")
+
+DOCUMENT_CATEGORIES: dict[str, type[Document]] = {}
+"""Every declared data category's warehouse document class, by category name, in declaration order."""
 
 
 def _now() -> datetime:
@@ -66,7 +72,16 @@ class UserDocument(NoSQLBaseDocument):
 
 
 class Document(NoSQLBaseDocument):
-    """Something an author wrote. ``content`` is a dict (e.g. Title, Subtitle, Content)."""
+    """Something an author wrote. ``content`` is a dict (e.g. Title, Subtitle, Content).
+
+    A subclass that sets ``category`` declares a data category, and is all a new category needs.
+    The category's name is also its warehouse collection and the ``category`` of its cleaned
+    documents and chunks; the class name names its file in a warehouse export; ``cleaning`` and
+    ``chunking`` name the feature pipeline's handlers for it (``application/preprocessing``); its
+    cleaned-document and embedded-chunk classes (``cleaned_<name>``, ``embedded_<name>``
+    collections) are derived from it; and every stage that processes "every category" (features,
+    dataset generation, retrieval) reads ``declared_categories()``.
+    """
 
     content: dict[str, Any]
     platform: str
@@ -77,9 +92,22 @@ class Document(NoSQLBaseDocument):
     crawled_at: datetime = Field(default_factory=_now)
     content_hash: str = ""
 
-    category: ClassVar[DataCategory]
+    category: ClassVar[str]
+    cleaning: ClassVar[str] = "text"
+    chunking: ClassVar[str] = "text"
     unique_keys: ClassVar[tuple[str, ...]] = ("link",)
     indexed_keys: ClassVar[tuple[str, ...]] = ("author_id",)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        declares = "category" in cls.__dict__
+        if declares:
+            if cls.category in DOCUMENT_CATEGORIES:
+                raise TypeError(f"category {cls.category!r} is declared twice ({cls.__name__})")
+            cls.collection = cls.category
+        super().__pydantic_init_subclass__(**kwargs)
+        if declares:
+            DOCUMENT_CATEGORIES[cls.category] = cls
 
     @model_validator(mode="before")
     @classmethod
@@ -95,33 +123,72 @@ class Document(NoSQLBaseDocument):
             data["content_hash"] = content_hash(data["content"])
         if not data.get("id") and not data.get("_id"):
             if data.get("link"):
-                data["id"] = id_from(cls.category.value, data["link"])
+                data["id"] = id_from(cls.category, data["link"])
             else:
-                data["id"] = id_from(cls.category.value, str(data.get("author_id")), data.get("content_hash", ""))
+                data["id"] = id_from(cls.category, str(data.get("author_id")), data.get("content_hash", ""))
         return data
 
 
 class ArticleDocument(Document):
     link: str
-    collection: ClassVar[str] = "articles"
-    category: ClassVar[DataCategory] = DataCategory.ARTICLES
+    category: ClassVar[str] = "articles"
 
 
 class PostDocument(Document):
     image: str | None = None
-    collection: ClassVar[str] = "posts"
-    category: ClassVar[DataCategory] = DataCategory.POSTS
+    category: ClassVar[str] = "posts"
 
 
 class RepositoryDocument(Document):
+    """A repository's ``content`` maps file paths to file text (cleaned as code files)."""
+
     name: str
     link: str
-    collection: ClassVar[str] = "repositories"
-    category: ClassVar[DataCategory] = DataCategory.REPOSITORIES
+    category: ClassVar[str] = "repositories"
+    cleaning: ClassVar[str] = "code"
 
 
-def document_classes() -> dict[DataCategory, type[Document]]:
-    """Every registered document class by its category (a new category is one new class)."""
-    from llm_engineering.domain.base.nosql import DOCUMENT_CLASSES
+def declared_categories() -> list[str]:
+    """The names of every declared data category."""
+    return list(DOCUMENT_CATEGORIES)
 
-    return {cls.category: cls for cls in DOCUMENT_CLASSES.values() if issubclass(cls, Document)}
+
+def document_class(category: str) -> type[Document]:
+    """The warehouse document class of a category; a ValueError naming the declared ones otherwise."""
+    try:
+        return DOCUMENT_CATEGORIES[str(category)]
+    except KeyError:
+        known = ", ".join(sorted(DOCUMENT_CATEGORIES))
+        raise ValueError(f"unknown data category {category!r} (known: {known})") from None
+
+
+def declared_handler(handlers: dict[str, H], category: str, kind: str) -> H:
+    """The handler a category's declaration names for ``kind`` (``cleaning`` or ``chunking``);
+    a ValueError for an unknown category or handler name."""
+    name = getattr(document_class(category), kind)
+    if name not in handlers:
+        raise ValueError(f"category {category!r} names {kind} {name!r}; known: {', '.join(sorted(handlers))}")
+    return handlers[name]
+
+
+def derived_class(base: type[M], source: type[Document], name: str, prefix: str) -> type[M]:
+    """The subclass of ``base`` that holds ``source``'s category in the vector store: named
+    ``name`` with the class's stem filled in (``Article`` of ``ArticleDocument``), on the collection
+    ``prefix + category``, its ``category`` field defaulting to the category's name."""
+    namespace = {
+        "__module__": base.__module__,
+        "__annotations__": {"category": str, "collection": ClassVar[str]},
+        "category": source.category,
+        "collection": prefix + source.category,
+    }
+    return type(name.format(source.__name__.removesuffix("Document")), (base,), namespace)
+
+
+def derived_by_name(derive: Callable[[str], type[M]], name: str, module: str) -> type[M]:
+    """The class ``derive`` makes for a declared category, found by its class name: a module's
+    ``__getattr__``, so that a derived class resolves from its import path as ZenML artifacts and
+    pickles record it (``llm_engineering.domain.cleaned_documents.CleanedArticleDocument``)."""
+    for category in DOCUMENT_CATEGORIES:
+        if (cls := derive(category)).__name__ == name:
+            return cls
+    raise AttributeError(f"module {module!r} has no attribute {name!r}")

@@ -5,8 +5,12 @@ re-embedding an unchanged document rewrites the same points and a changed one ge
 for the chunks that changed. ``start``/``end`` are character offsets of the chunk in the
 cleaned document's ``content`` (chunks may overlap).
 
-A new category is one subclass here with its ``category`` default and ``collection``; it
-registers itself in ``EMBEDDED_CLASSES``.
+The sparse lexical vector a chunk is stored with is computed above the domain (the term weights
+depend on the application's tokenizer) and handed to the chunk in ``sparse``; a chunk read back
+from the store has none.
+
+Each category's class is derived from its declaration (``documents.Document``) the first time it
+is asked for: ``embedded_class("articles")`` is ``EmbeddedArticleChunk`` on ``embedded_articles``.
 """
 
 from __future__ import annotations
@@ -14,15 +18,14 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime
+from functools import cache
 from typing import Any, ClassVar
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from llm_engineering.domain.base.vector import VectorBaseDocument
+from llm_engineering.domain.documents import Document, derived_by_name, derived_class, document_class
 from llm_engineering.domain.identity import id_from
-from llm_engineering.domain.types import DataCategory, class_for_category
-
-EMBEDDED_CLASSES: dict[DataCategory, type[EmbeddedChunk]] = {}
 
 
 def text_hash(text: str) -> str:
@@ -57,19 +60,15 @@ class EmbeddedChunk(VectorBaseDocument):
     author_full_name: str
     link: str | None = None
     published_at: datetime | None = None
-    category: DataCategory
+    category: str
     content_hash: str = ""
     """The source document's content hash these chunks were made from."""
+    sparse: tuple[list[int], list[float]] | None = Field(default=None, exclude=True, repr=False)
+    """(indices, values) of the lexical vector to store with the chunk; None: dense search only.
+    Not part of the payload."""
 
     has_vector: ClassVar[bool] = True
     indexed_payload: ClassVar[tuple[str, ...]] = ("document_id", "author_id", "category")
-
-    @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        super().__pydantic_init_subclass__(**kwargs)
-        default = cls.model_fields["category"].default
-        if cls.__dict__.get("collection") and isinstance(default, DataCategory):
-            EMBEDDED_CLASSES[default] = cls
 
     @model_validator(mode="before")
     @classmethod
@@ -88,32 +87,18 @@ class EmbeddedChunk(VectorBaseDocument):
         return self.id
 
     def sparse_vector(self) -> tuple[list[int], list[float]] | None:
-        """BM25 term weights of the chunk's retrieval unit (``application/rag/lexical.py``), on
-        the first chunk of a passage (or a chunk stored without one) only."""
-        from llm_engineering.application.rag.lexical import document_vector
-
-        if self.passage_index is not None and self.passage is not None:
-            if self.passage_id is not None and self.passage_id != self.id:
-                return None
-            return document_vector(self.title, self.passage)
-        return document_vector(self.title, self.content)
+        return self.sparse
 
 
-class EmbeddedArticleChunk(EmbeddedChunk):
-    category: DataCategory = DataCategory.ARTICLES
-    collection: ClassVar[str] = "embedded_articles"
+def embedded_class(category: str) -> type[EmbeddedChunk]:
+    """The embedded-chunk class of a declared category; a clear error for an unknown one."""
+    return _derived(document_class(category))
 
 
-class EmbeddedPostChunk(EmbeddedChunk):
-    category: DataCategory = DataCategory.POSTS
-    collection: ClassVar[str] = "embedded_posts"
+@cache
+def _derived(source: type[Document]) -> type[EmbeddedChunk]:
+    return derived_class(EmbeddedChunk, source, "Embedded{}Chunk", "embedded_")
 
 
-class EmbeddedRepositoryChunk(EmbeddedChunk):
-    category: DataCategory = DataCategory.REPOSITORIES
-    collection: ClassVar[str] = "embedded_repositories"
-
-
-def embedded_class(category: DataCategory | str) -> type[EmbeddedChunk]:
-    """The embedded-chunk class of a category; a clear error for an unknown one."""
-    return class_for_category(EMBEDDED_CLASSES, category, "embedded-chunk")
+def __getattr__(name: str) -> type[EmbeddedChunk]:
+    return derived_by_name(embedded_class, name, __name__)

@@ -17,7 +17,7 @@ def clean_documents(plan: FeaturePlan) -> Annotated[CleanedBatch, "cleaned_docum
     cleaned = features.clean_documents(plan)
     by_category: dict[str, int] = {}
     for document in cleaned.documents:
-        by_category[document.category.value] = by_category.get(document.category.value, 0) + 1
+        by_category[document.category] = by_category.get(document.category, 0) + 1
     log_metadata(
         metadata={
             "documents": len(cleaned.documents),

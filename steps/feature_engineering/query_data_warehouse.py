@@ -13,10 +13,10 @@ def query_data_warehouse(config: dict[str, Any]) -> Annotated[FeaturePlan, "feat
     log_metadata(
         metadata={
             "model_id": plan.model_id,
-            "to_process": {p.category.value: len(p.to_process) for p in plan.categories},
-            "unchanged": {p.category.value: p.unchanged for p in plan.categories},
-            "deleted": {p.category.value: len(p.deleted_documents) for p in plan.categories},
-            "chunking": {p.category.value: {"size": p.chunk_size, "overlap": p.chunk_overlap} for p in plan.categories},
+            "to_process": {p.category: len(p.to_process) for p in plan.categories},
+            "unchanged": {p.category: p.unchanged for p in plan.categories},
+            "deleted": {p.category: len(p.deleted_documents) for p in plan.categories},
+            "chunking": {p.category: {"size": p.chunk_size, "overlap": p.chunk_overlap} for p in plan.categories},
         },
         artifact_name="feature_plan",
         infer_artifact=True,

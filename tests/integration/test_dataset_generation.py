@@ -27,7 +27,7 @@ from llm_engineering.application.dataset import (
     load_metadata,
 )
 from llm_engineering.application.dataset.prompts import BACKTRANSLATION_SYSTEM, SYNTHETIC_SYSTEM
-from llm_engineering.domain.cleaned_documents import CleanedArticleDocument, CleanedPostDocument
+from llm_engineering.domain.cleaned_documents import cleaned_class
 from llm_engineering.domain.identity import content_hash, id_from
 from llm_engineering.domain.ports import close_stores
 
@@ -57,7 +57,7 @@ DOCS = [
 
 def write_cleaned_documents(docs=DOCS) -> list:
     """The fixture documents written as cleaned documents into the test's Qdrant folder."""
-    classes = {"articles": CleanedArticleDocument, "posts": CleanedPostDocument}
+    classes = {"articles": cleaned_class("articles"), "posts": cleaned_class("posts")}
     written = []
     for category, author, title, topic in docs:
         content = f"# {title}\n\n{PARAGRAPH[topic]}"

@@ -17,11 +17,13 @@ import pytest
 from conftest import reset_factories
 
 from llm_engineering.application.preprocessing.features import FeatureConfig, run_feature_engineering
-from llm_engineering.domain.cleaned_documents import CleanedArticleDocument, CleanedPostDocument
+from llm_engineering.domain.cleaned_documents import cleaned_class
 from llm_engineering.domain.documents import ArticleDocument, PostDocument, UserDocument
-from llm_engineering.domain.embedded_chunks import EmbeddedArticleChunk, EmbeddedPostChunk
+from llm_engineering.domain.embedded_chunks import embedded_class
 
 ROOT = Path(__file__).resolve().parents[2]
+CleanedArticleDocument, CleanedPostDocument = cleaned_class("articles"), cleaned_class("posts")
+EmbeddedArticleChunk, EmbeddedPostChunk = embedded_class("articles"), embedded_class("posts")
 CLASSES = (CleanedArticleDocument, CleanedPostDocument, EmbeddedArticleChunk, EmbeddedPostChunk)
 CHUNKING = {"chunk_size": 24, "chunk_overlap": 4}
 CHILD = (

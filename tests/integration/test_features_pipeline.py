@@ -6,19 +6,18 @@ import numpy as np
 import pytest
 
 from llm_engineering.application.preprocessing.features import FeatureConfig, run_feature_engineering
-from llm_engineering.domain.cleaned_documents import (
-    CleanedArticleDocument,
-    CleanedPostDocument,
-    CleanedRepositoryDocument,
-)
+from llm_engineering.domain.cleaned_documents import cleaned_class
 from llm_engineering.domain.documents import ArticleDocument, PostDocument, RepositoryDocument, UserDocument
-from llm_engineering.domain.embedded_chunks import (
-    EmbeddedArticleChunk,
-    EmbeddedPostChunk,
-    EmbeddedRepositoryChunk,
-)
+from llm_engineering.domain.embedded_chunks import embedded_class
 from llm_engineering.exceptions import ConfigurationError
 from llm_engineering.infrastructure.embeddings import get_embedder
+
+CleanedArticleDocument, CleanedPostDocument, CleanedRepositoryDocument = map(
+    cleaned_class, ("articles", "posts", "repositories")
+)
+EmbeddedArticleChunk, EmbeddedPostChunk, EmbeddedRepositoryChunk = map(
+    embedded_class, ("articles", "posts", "repositories")
+)
 
 ALL_CLASSES = (
     CleanedArticleDocument,

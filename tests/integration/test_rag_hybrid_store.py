@@ -14,10 +14,12 @@ from loguru import logger
 from llm_engineering.application.preprocessing.features import run_feature_engineering
 from llm_engineering.application.rag import ContextRetriever, RetrievalConfig
 from llm_engineering.domain.base.vector import OutdatedCollectionError
-from llm_engineering.domain.cleaned_documents import CleanedArticleDocument
+from llm_engineering.domain.cleaned_documents import cleaned_class
 from llm_engineering.domain.documents import ArticleDocument, UserDocument
-from llm_engineering.domain.embedded_chunks import EmbeddedArticleChunk
+from llm_engineering.domain.embedded_chunks import embedded_class
 from llm_engineering.infrastructure.embeddings import get_embedder
+
+CleanedArticleDocument, EmbeddedArticleChunk = cleaned_class("articles"), embedded_class("articles")
 
 QUERIES = [
     "How many passages should a retriever return?",

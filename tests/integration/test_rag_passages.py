@@ -7,9 +7,12 @@ import pytest
 
 from llm_engineering.application.preprocessing.chunking import ChunkingConfig, split_text
 from llm_engineering.application.rag import ContextRetriever, RetrievalConfig
+from llm_engineering.application.rag.lexical import with_sparse_vectors
 from llm_engineering.domain.documents import ArticleDocument, UserDocument
-from llm_engineering.domain.embedded_chunks import EmbeddedArticleChunk
+from llm_engineering.domain.embedded_chunks import embedded_class
 from llm_engineering.infrastructure.embeddings import get_embedder
+
+EmbeddedArticleChunk = embedded_class("articles")
 
 # Short Korean notes on different subjects, written for this test. The English-only embedder
 # reads Hangul as a handful of unknown pieces, so its ranking of them is noise.
@@ -68,7 +71,7 @@ def write_notes(notes: dict[str, str], config: ChunkingConfig) -> None:
                     link=document.link,
                 )
             )
-    EmbeddedArticleChunk.bulk_upsert(chunks)
+    EmbeddedArticleChunk.bulk_upsert(with_sparse_vectors(chunks))
 
 
 def rankings(mode: str, **overrides) -> dict[str, list[str]]:

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
 import uuid
 
 import pytest
 from pydantic import ValidationError
 
+from llm_engineering.domain.cleaned_documents import cleaned_class
 from llm_engineering.domain.documents import (
     ArticleDocument,
     PostDocument,
     RepositoryDocument,
     UserDocument,
-    document_classes,
+    declared_categories,
+    document_class,
 )
+from llm_engineering.domain.embedded_chunks import embedded_class
 from llm_engineering.domain.identity import canonical_link, name_key
-from llm_engineering.domain.types import DataCategory
 
 AUTHOR = uuid.UUID("00000000-0000-4000-8000-000000000001")
 
@@ -58,11 +61,12 @@ def test_categories_do_not_collide_and_are_registered():
     )
     art = article(link="https://x/1")
     assert post.id != art.id
-    assert document_classes() == {
-        DataCategory.ARTICLES: ArticleDocument,
-        DataCategory.POSTS: PostDocument,
-        DataCategory.REPOSITORIES: RepositoryDocument,
+    assert {c: document_class(c) for c in declared_categories()} == {
+        "articles": ArticleDocument,
+        "posts": PostDocument,
+        "repositories": RepositoryDocument,
     }
+    assert [document_class(c).collection for c in declared_categories()] == ["articles", "posts", "repositories"]
 
 
 def test_post_without_link_gets_an_id_from_author_and_content():
@@ -102,12 +106,19 @@ def test_save_twice_updates_in_place():
 
 @pytest.mark.parametrize("lookup", ["cleaned", "embedded"])
 def test_category_class_lookup_accepts_names_and_rejects_unknown_categories(lookup):
-    from llm_engineering.domain.cleaned_documents import CleanedPostDocument, cleaned_class
-    from llm_engineering.domain.embedded_chunks import EmbeddedPostChunk, embedded_class
-
-    find, post_class = (
-        (cleaned_class, CleanedPostDocument) if lookup == "cleaned" else (embedded_class, EmbeddedPostChunk)
+    find, name, collection = (
+        (cleaned_class, "CleanedPostDocument", "cleaned_posts")
+        if lookup == "cleaned"
+        else (embedded_class, "EmbeddedPostChunk", "embedded_posts")
     )
-    assert find("posts") is find(DataCategory.POSTS) is post_class
+    post_class = find("posts")
+    assert find("posts") is post_class
+    assert (post_class.__name__, post_class.collection, post_class.model_fields["category"].default) == (
+        name,
+        collection,
+        "posts",
+    )
+    # Found by its import path, as ZenML artifacts and pickles record it.
+    assert getattr(importlib.import_module(post_class.__module__), name) is post_class
     with pytest.raises(ValueError, match=r"category 'videos' \(known: articles, posts, repositories\)"):
         find("videos")

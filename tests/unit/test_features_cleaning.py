@@ -14,7 +14,7 @@ from llm_engineering.application.preprocessing.cleaning import (
     clean_prose,
     letters_and_digits_kept,
 )
-from llm_engineering.domain.cleaned_documents import CleanedArticleDocument, CleanedRepositoryDocument
+from llm_engineering.domain.cleaned_documents import cleaned_class
 from llm_engineering.domain.documents import ArticleDocument, PostDocument, RepositoryDocument
 
 # A page as a blog crawler leaves it: a site menu, breadcrumbs, a sidebar of links separated by
@@ -151,7 +151,7 @@ def test_article_document_is_cleaned_into_its_category_class():
         **_author(),
     )
     cleaned = clean_document(article)
-    assert isinstance(cleaned, CleanedArticleDocument)
+    assert isinstance(cleaned, cleaned_class("articles"))
     assert cleaned.id == cleaned.document_id == article.id
     assert cleaned.title == "제목 하나"
     assert cleaned.content == "부제\n\n본문 입니다.\n\n둘째 문단."
@@ -173,7 +173,7 @@ def test_repository_files_become_fenced_sections_in_path_order():
         **_author(),
     )
     cleaned = clean_document(repo)
-    assert isinstance(cleaned, CleanedRepositoryDocument)
+    assert isinstance(cleaned, cleaned_class("repositories"))
     assert cleaned.title == "tools"
     assert cleaned.content == (
         "## README.md\n\n```\n# Tools\n\nUse   them.\n```\n\n## src/b.py\n\n```\ndef b():\n    return 2\n```"

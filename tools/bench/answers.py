@@ -71,8 +71,8 @@ def main(argv: list[str]) -> None:
 def prepare_sample_corpus() -> dict:
     from llm_engineering.application.etl import crawl_links
     from llm_engineering.application.preprocessing.features import run_feature_engineering
-    from llm_engineering.domain.documents import UserDocument
-    from llm_engineering.domain.embedded_chunks import EMBEDDED_CLASSES
+    from llm_engineering.domain.documents import UserDocument, declared_categories
+    from llm_engineering.domain.embedded_chunks import embedded_class
 
     started = time.perf_counter()
     user = UserDocument.get_or_create_by_name("Jiwon Ashby")
@@ -80,7 +80,7 @@ def prepare_sample_corpus() -> dict:
     crawl_links(user, [str(sample / "articles"), str(sample / "posts")], allow_local_files=True, progress=False)
     run_feature_engineering()
     return {
-        "chunks": sum(cls.count() for cls in EMBEDDED_CLASSES.values()),
+        "chunks": sum(embedded_class(c).count() for c in declared_categories()),
         "seconds": round(time.perf_counter() - started, 1),
     }
 

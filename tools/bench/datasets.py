@@ -102,12 +102,12 @@ def main(argv: list[str]) -> None:
     )
     from llm_engineering.application.preprocessing.cleaning import clean_document
     from llm_engineering.application.warehouse import import_warehouse
-    from llm_engineering.domain.documents import document_classes
+    from llm_engineering.domain.documents import declared_categories, document_class
 
     timings = {}
     started = time.perf_counter()
     import_warehouse(args.corpus)
-    raw = [doc for cls in document_classes().values() for doc in cls.bulk_find()]
+    raw = [doc for c in declared_categories() for doc in document_class(c).bulk_find()]
     cleaned = [clean_document(doc) for doc in raw]
     by_class: dict[type, list] = {}
     for doc in cleaned:

@@ -147,14 +147,15 @@ def _child(argv: list[str], parts: str, corpus: str, workdir: Path | None) -> di
 
 def prepare_korean(folder: Path) -> tuple[dict, list[Path]]:
     from llm_engineering.application.preprocessing.features import run_feature_engineering
-    from llm_engineering.domain.embedded_chunks import EMBEDDED_CLASSES
+    from llm_engineering.domain.documents import declared_categories
+    from llm_engineering.domain.embedded_chunks import embedded_class
     from tools.bench import _korean
 
     started = time.perf_counter()
     qa_sets = _korean.prepare(folder)
     run_feature_engineering()
     corpus = {
-        "chunks": sum(cls.count() for cls in EMBEDDED_CLASSES.values()),
+        "chunks": sum(embedded_class(c).count() for c in declared_categories()),
         "import_and_features_s": round(time.perf_counter() - started, 1),
     }
     return corpus, qa_sets
@@ -163,13 +164,14 @@ def prepare_korean(folder: Path) -> tuple[dict, list[Path]]:
 def prepare_corpus(dump: Path) -> dict:
     from llm_engineering.application.preprocessing.features import run_feature_engineering
     from llm_engineering.application.warehouse import import_warehouse
-    from llm_engineering.domain.embedded_chunks import EMBEDDED_CLASSES
+    from llm_engineering.domain.documents import declared_categories
+    from llm_engineering.domain.embedded_chunks import embedded_class
 
     started = time.perf_counter()
     import_warehouse(dump)
     run_feature_engineering()
     return {
-        "chunks": sum(cls.count() for cls in EMBEDDED_CLASSES.values()),
+        "chunks": sum(embedded_class(c).count() for c in declared_categories()),
         "import_and_features_s": round(time.perf_counter() - started, 1),
     }
 
@@ -209,8 +211,9 @@ def latency(args) -> dict:
     import numpy as np
 
     from llm_engineering.application.rag import ContextRetriever, RetrievalConfig, load_qa
+    from llm_engineering.application.rag.lexical import with_sparse_vectors
     from llm_engineering.domain.documents import UserDocument
-    from llm_engineering.domain.embedded_chunks import EmbeddedArticleChunk
+    from llm_engineering.domain.embedded_chunks import embedded_class
     from llm_engineering.domain.identity import id_from
     from llm_engineering.settings import get_settings
 
@@ -228,7 +231,7 @@ def latency(args) -> dict:
             author = authors[i % 2]
             document_id = id_from("bench-doc", str(i // 5))
             chunks.append(
-                EmbeddedArticleChunk(
+                embedded_class("articles")(
                     content=" ".join(rng.sample(sentences, 6)),
                     embedding=vectors[i].tolist(),
                     document_id=document_id,
@@ -241,7 +244,7 @@ def latency(args) -> dict:
                 )
             )
         started = time.perf_counter()
-        EmbeddedArticleChunk.bulk_upsert(chunks)
+        embedded_class("articles").bulk_upsert(with_sparse_vectors(chunks))
         load_s = time.perf_counter() - started
         questions = [r["question"] for qa in args.qa for r in load_qa(qa)]
         retriever = ContextRetriever(RetrievalConfig.from_settings())

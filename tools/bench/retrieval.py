@@ -129,11 +129,13 @@ def _phase(args, store: str, size: int) -> dict:
 def _build(args, size: int, store: str) -> dict:
     import numpy as np
 
+    from llm_engineering.application.rag.lexical import with_sparse_vectors
     from llm_engineering.domain.documents import UserDocument
-    from llm_engineering.domain.embedded_chunks import EmbeddedArticleChunk
+    from llm_engineering.domain.embedded_chunks import embedded_class
     from llm_engineering.domain.identity import id_from
     from tools.bench.rag import _sentences
 
+    chunk_class = embedded_class("articles")
     sentences = _sentences(args.warehouse_dump)
     authors = [UserDocument.get_or_create_by_name(n) for n in ("Bench Author One", "벤치 저자")]
     rng = random.Random(0)
@@ -149,7 +151,7 @@ def _build(args, size: int, store: str) -> dict:
         if index in (0, 3):  # passages: chunks 0-2 and 3-4 of each document
             passage_text = text + " " + " ".join(rng.sample(sentences, 3 if index == 0 else 2))
             lead = None
-        chunk = EmbeddedArticleChunk(
+        chunk = chunk_class(
             content=text,
             embedding=vectors[i].tolist(),
             document_id=id_from("bench-doc", str(document)),
@@ -166,14 +168,14 @@ def _build(args, size: int, store: str) -> dict:
         chunk.passage_id = lead
         batch.append(chunk)
         if len(batch) == 2000:
-            EmbeddedArticleChunk.bulk_upsert(batch)
+            chunk_class.bulk_upsert(with_sparse_vectors(batch))
             batch = []
     if batch:
-        EmbeddedArticleChunk.bulk_upsert(batch)
+        chunk_class.bulk_upsert(with_sparse_vectors(batch))
     out = {"write_s": round(time.perf_counter() - started, 1)}
     if args.optimize and store == "edge":
         started = time.perf_counter()
-        vector_store()._shard(EmbeddedArticleChunk.collection).optimize()
+        vector_store()._shard(chunk_class.collection).optimize()
         out["optimize_s"] = round(time.perf_counter() - started, 1)
     if "measure" not in args.phase:
         close_stores()

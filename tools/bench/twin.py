@@ -194,13 +194,13 @@ def main(argv: list[str]) -> None:
     from llm_engineering.application.dataset import generate_instruct_dataset, load_cleaned_documents
     from llm_engineering.application.preprocessing.cleaning import clean_document
     from llm_engineering.application.warehouse import import_warehouse
-    from llm_engineering.domain.documents import document_classes
+    from llm_engineering.domain.documents import declared_categories, document_class
     from llm_engineering.model.finetuning.twin import TrainingConfig, apply_overrides, train_twin
 
     report: dict = {"corpus": str(args.corpus), "torch_threads": args.threads, "load_average_start": os.getloadavg()}
     started = time.perf_counter()
     import_warehouse(args.corpus)
-    raw = [doc for cls in document_classes().values() for doc in cls.bulk_find()]
+    raw = [doc for c in declared_categories() for doc in document_class(c).bulk_find()]
     by_class: dict[type, list] = {}
     for doc in (clean_document(d) for d in raw):
         by_class.setdefault(type(doc), []).append(doc)

@@ -126,8 +126,7 @@ def document_extracts(doc: Any, config: ExtractConfig | None = None) -> list[Ext
     if not isinstance(content, str):
         raise TypeError(f"a cleaned document's content must be text, got {type(content).__name__}")
     document_id = str(_field(doc, "document_id") or _field(doc, "id"))
-    category = _field(doc, "category")
-    category = str(getattr(category, "value", category))
+    category = str(_field(doc, "category"))
     out = []
     for index, (heading, text) in enumerate(split_text(content, config.min_chars, config.max_chars)):
         out.append(

@@ -44,7 +44,7 @@ from llm_engineering.application.dataset.quality import (
 )
 from llm_engineering.application.dataset.templates import template_instruction
 from llm_engineering.application.text import fold, normalize
-from llm_engineering.domain.cleaned_documents import CLEANED_CLASSES, cleaned_class
+from llm_engineering.domain.cleaned_documents import cleaned_class
 from llm_engineering.domain.dataset import (
     DatasetKind,
     DatasetReport,
@@ -53,6 +53,7 @@ from llm_engineering.domain.dataset import (
     InstructSample,
     PreferenceSample,
 )
+from llm_engineering.domain.documents import declared_categories
 from llm_engineering.domain.identity import id_from, name_key
 from llm_engineering.exceptions import ConfigurationError, LLMTwinError
 from llm_engineering.infrastructure.llm import get_llm
@@ -123,7 +124,7 @@ def parse_config(cls: type[_BaseConfig], data: dict | _BaseConfig | None) -> _Ba
 def load_cleaned_documents(categories: Sequence[str] = (), authors: Sequence[str] = ()) -> list:
     """Cleaned documents from the vector store's ``cleaned_*`` collections, in a stable order."""
     try:
-        classes = [cleaned_class(c) for c in categories] if categories else list(CLEANED_CLASSES.values())
+        classes = [cleaned_class(c) for c in categories or declared_categories()]
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from None
     wanted = {name_key(a) for a in authors}
@@ -137,8 +138,7 @@ def _select(documents: Iterable[Any], config: _BaseConfig) -> list[Any]:
     authors = {name_key(a) for a in config.authors}
     out = []
     for doc in documents:
-        category = str(getattr(getattr(doc, "category", ""), "value", getattr(doc, "category", "")))
-        if categories and category not in categories:
+        if categories and str(getattr(doc, "category", "")) not in categories:
             continue
         if authors and name_key(getattr(doc, "author_full_name", "")) not in authors:
             continue

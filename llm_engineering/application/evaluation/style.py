@@ -20,7 +20,8 @@ from loguru import logger
 from pydantic import BaseModel
 
 from llm_engineering.application.text import punctuation_chars, split_sentences, words
-from llm_engineering.domain.embedded_chunks import EMBEDDED_CLASSES
+from llm_engineering.domain.documents import declared_categories
+from llm_engineering.domain.embedded_chunks import embedded_class
 
 TTR_WINDOW = 50
 
@@ -55,7 +56,7 @@ def author_chunk_centroid_and_texts(
     vectors: list[list[float]] = []
     texts: list[str] = []
     filters = {"author_full_name": author_full_name} if author_full_name else {}
-    for cls in EMBEDDED_CLASSES.values():
+    for cls in map(embedded_class, declared_categories()):
         if not cls.collection_exists():
             continue
         for chunk in cls.scroll(with_vectors=True, **filters):

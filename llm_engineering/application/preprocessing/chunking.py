@@ -24,8 +24,11 @@ start in that span, so consecutive chunks share (almost exactly) the configured 
 are character spans of the cleaned text: dropping each chunk's overlap and joining them gives
 the text back, up to the whitespace at the cuts.
 
-A category's chunker is one subclass of ``ChunkingHandler`` with ``category`` set; it registers
-itself in ``CHUNKING_HANDLERS``.
+A chunker is one subclass of ``ChunkingHandler`` with ``name`` set; it registers itself in
+``CHUNKING_HANDLERS``, and a category uses the one its declaration names (``Document.chunking``:
+``text`` unless it says otherwise). ``text`` serves prose and repositories alike: for a
+repository's fenced files under ``## path`` headings the same ranking keeps files and functions
+(blank-line separated) together and cuts long files at lines.
 """
 
 from __future__ import annotations
@@ -38,10 +41,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from llm_engineering.domain.cleaned_documents import CleanedDocument
-from llm_engineering.domain.types import DataCategory
+from llm_engineering.domain.documents import declared_handler
 from llm_engineering.exceptions import ConfigurationError
 
-CHUNKING_HANDLERS: dict[DataCategory, ChunkingHandler] = {}
+CHUNKING_HANDLERS: dict[str, ChunkingHandler] = {}
 
 #: Bump when the cutting rules change, so stored features are rebuilt.
 CHUNKING_VERSION = "3"
@@ -312,36 +315,21 @@ def _pack(
 
 
 class ChunkingHandler:
-    """Cuts a cleaned document of its category into chunks."""
+    """Cuts a cleaned document into chunks (``split_text``)."""
 
-    category: ClassVar[DataCategory]
+    name: ClassVar[str] = "text"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "category" in cls.__dict__:
-            CHUNKING_HANDLERS[cls.category] = cls()
+        CHUNKING_HANDLERS[cls.name] = cls()
 
     def chunk(self, document: CleanedDocument, tokenizer: Any, config: ChunkingConfig) -> list[TextChunk]:
         return split_text(document.content, tokenizer, config)
 
 
-class ArticleChunkingHandler(ChunkingHandler):
-    category = DataCategory.ARTICLES
+CHUNKING_HANDLERS[ChunkingHandler.name] = ChunkingHandler()
 
 
-class PostChunkingHandler(ChunkingHandler):
-    category = DataCategory.POSTS
-
-
-class RepositoryChunkingHandler(ChunkingHandler):
-    """Repositories are fenced files under ``## path`` headings: the same ranking keeps files and
-    functions (blank-line separated) together and cuts long files at lines."""
-
-    category = DataCategory.REPOSITORIES
-
-
-def chunking_handler(category: DataCategory | str) -> ChunkingHandler:
-    try:
-        return CHUNKING_HANDLERS[DataCategory(category)]
-    except (KeyError, ValueError):
-        raise ValueError(f"no chunking handler for category {category!r}") from None
+def chunking_handler(category: str) -> ChunkingHandler:
+    """The handler a category's declaration names (``Document.chunking``)."""
+    return declared_handler(CHUNKING_HANDLERS, category, "chunking")

@@ -23,8 +23,9 @@ conjoining jamo that no longer display on their own. Only two families are folde
 characters because they are pure styling: mathematical alphanumerics (𝟭, 𝐁𝐨𝐥𝐝 — a common
 social-media trick) and full-width ASCII.
 
-A category's cleaner is one subclass of ``CleaningHandler`` with ``category`` set; it registers
-itself in ``CLEANING_HANDLERS``.
+A cleaner is one subclass of ``CleaningHandler`` with ``name`` set; it registers itself in
+``CLEANING_HANDLERS``, and a category uses the one its declaration names (``Document.cleaning``:
+``text`` unless it says otherwise).
 """
 
 from __future__ import annotations
@@ -39,13 +40,12 @@ from loguru import logger
 
 from llm_engineering.application.preprocessing.reflow import reflow_lines
 from llm_engineering.domain.cleaned_documents import CleanedDocument, cleaned_class
-from llm_engineering.domain.documents import Document
-from llm_engineering.domain.types import DataCategory
+from llm_engineering.domain.documents import Document, declared_handler
 
 #: Bump when cleaning output changes, so stored features are rebuilt.
 CLEANING_VERSION = "2"
 
-CLEANING_HANDLERS: dict[DataCategory, CleaningHandler] = {}
+CLEANING_HANDLERS: dict[str, CleaningHandler] = {}
 
 # Characters that carry no text: zero-width spaces/joiners at word edges, BOM, soft hyphen.
 _INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad]")
@@ -265,9 +265,9 @@ def _title_of(content: dict[str, Any], document: Document) -> str:
 
 
 class CleaningHandler:
-    """Turns one warehouse document of its category into a cleaned document (no I/O)."""
+    """Turns one warehouse document into a cleaned document (no I/O): its text and title as prose."""
 
-    category: ClassVar[DataCategory]
+    name: ClassVar[str] = "text"
     body_keys: ClassVar[tuple[str, ...]] = ("Content", "content", "text", "Text", "body")
     skip_keys: ClassVar[frozenset[str]] = frozenset(
         {"Title", "title", "Subtitle", "subtitle", "language", "image", "Image"}
@@ -275,8 +275,7 @@ class CleaningHandler:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "category" in cls.__dict__:
-            CLEANING_HANDLERS[cls.category] = cls()
+        CLEANING_HANDLERS[cls.name] = cls()
 
     def body(self, content: dict[str, Any]) -> str:
         """The document's text: its subtitle (if any) then its body."""
@@ -298,8 +297,7 @@ class CleaningHandler:
         return clean_prose(self.body(content), web_page=web_page)
 
     def clean(self, document: Document) -> CleanedDocument:
-        cls = cleaned_class(self.category)
-        return cls(
+        return cleaned_class(document.category)(
             document_id=document.id,
             content=self.clean_text(document.content, web_page=is_web_page(document)),
             title=_title_of(document.content, document),
@@ -312,19 +310,14 @@ class CleaningHandler:
         )
 
 
-class ArticleCleaningHandler(CleaningHandler):
-    category = DataCategory.ARTICLES
+CLEANING_HANDLERS[CleaningHandler.name] = CleaningHandler()
 
 
-class PostCleaningHandler(CleaningHandler):
-    category = DataCategory.POSTS
-
-
-class RepositoryCleaningHandler(CleaningHandler):
-    """A repository's ``content`` maps file paths to file text; each file becomes a fenced block
+class CodeCleaningHandler(CleaningHandler):
+    """``content`` maps file paths to file text (a repository); each file becomes a fenced block
     under a ``## path`` heading, in path order, with its code untouched."""
 
-    category = DataCategory.REPOSITORIES
+    name = "code"
     skip_keys = frozenset({"Title", "title", "name", "Name", "link"})
 
     def files(self, content: dict[str, Any]) -> dict[str, str]:
@@ -346,11 +339,9 @@ class RepositoryCleaningHandler(CleaningHandler):
         return "\n\n".join(sections)
 
 
-def cleaning_handler(category: DataCategory | str) -> CleaningHandler:
-    try:
-        return CLEANING_HANDLERS[DataCategory(category)]
-    except (KeyError, ValueError):
-        raise ValueError(f"no cleaning handler for category {category!r}") from None
+def cleaning_handler(category: str) -> CleaningHandler:
+    """The handler a category's declaration names (``Document.cleaning``)."""
+    return declared_handler(CLEANING_HANDLERS, category, "cleaning")
 
 
 def clean_document(document: Document) -> CleanedDocument:

@@ -28,7 +28,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from loguru import logger
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from llm_engineering.application.preprocessing.chunking import (
     CHUNKING_VERSION,
@@ -38,12 +38,11 @@ from llm_engineering.application.preprocessing.chunking import (
 )
 from llm_engineering.application.preprocessing.cleaning import CLEANING_VERSION, check_cleaning, clean_document
 from llm_engineering.application.preprocessing.embedding import embed_texts
-from llm_engineering.application.rag.lexical import lexical_fingerprint
+from llm_engineering.application.rag.lexical import lexical_fingerprint, with_sparse_vectors
 from llm_engineering.domain.cleaned_documents import CleanedDocument, cleaned_class
-from llm_engineering.domain.documents import Document, UserDocument, document_classes
+from llm_engineering.domain.documents import Document, UserDocument, declared_categories, document_class
 from llm_engineering.domain.embedded_chunks import EmbeddedChunk, embedded_class
 from llm_engineering.domain.identity import content_hash
-from llm_engineering.domain.types import DataCategory
 from llm_engineering.exceptions import ConfigurationError
 
 
@@ -54,30 +53,33 @@ class ChunkSize(BaseModel):
 
 
 class FeatureConfig(BaseModel):
-    """What to build features for, and how. Empty lists mean "all"."""
+    """What to build features for, and how. Empty lists mean "all" (every declared category)."""
 
     authors: list[str] = Field(default_factory=list)
-    categories: list[DataCategory] = Field(default_factory=lambda: list(DataCategory))
+    categories: list[str] = Field(default_factory=declared_categories)
     chunk_size: int | None = None
     chunk_overlap: int | None = None
     passage_chars: int | None = None
-    chunking: dict[DataCategory, ChunkSize] = Field(default_factory=dict)
+    chunking: dict[str, ChunkSize] = Field(default_factory=dict)
     batch_size: int | None = None
     window_chunks: int | None = None
     show_progress: bool = False
 
-    @field_validator("categories", mode="before")
+    @field_validator("categories", "chunking")
     @classmethod
-    def _categories(cls, value: Any) -> Any:
-        if not value:
-            return list(DataCategory)
-        known = {c.value for c in DataCategory}
-        bad = [v for v in value if str(v) not in known]
-        if bad:
-            raise ValueError(f"unknown categories {bad}; choose from {sorted(known)}")
+    def _declared(cls, value: Any, info: ValidationInfo) -> Any:
+        known = declared_categories()
+        unknown = [str(c) for c in value if c not in known]
+        if unknown:
+            raise ValueError(f"{info.field_name}: unknown categories {unknown}; the declared ones are {known}")
         return value
 
-    def chunking_for(self, category: DataCategory, settings: Any) -> ChunkingConfig:
+    @field_validator("categories")
+    @classmethod
+    def _all_when_empty(cls, value: list[str]) -> list[str]:
+        return value or declared_categories()
+
+    def chunking_for(self, category: str, settings: Any) -> ChunkingConfig:
         override = self.chunking.get(category, ChunkSize())
         size = override.size or self.chunk_size or settings.CHUNK_SIZE_TOKENS
         overlap = next(
@@ -90,7 +92,7 @@ class FeatureConfig(BaseModel):
 
 
 class CategoryPlan(BaseModel):
-    category: DataCategory
+    category: str
     chunk_size: int
     chunk_overlap: int
     passage_chars: int = 0
@@ -129,7 +131,7 @@ class CleanedBatch(BaseModel):
 
 
 class CategoryReport(BaseModel):
-    category: DataCategory
+    category: str
     documents_processed: int = 0
     documents_unchanged: int = 0
     documents_deleted: int = 0
@@ -152,15 +154,15 @@ class FeatureReport(BaseModel):
             if field != "category":
                 data[field] = self.total(field)
         for c in self.categories:
-            data[f"{c.category.value}_chunks_written"] = c.chunks_written
+            data[f"{c.category}_chunks_written"] = c.chunks_written
         return data
 
 
 # ---- stage 1: plan --------------------------------------------------------------------------
-def features_fingerprint(category: DataCategory, chunking: ChunkingConfig, model_id: str) -> str:
+def features_fingerprint(category: str, chunking: ChunkingConfig, model_id: str) -> str:
     return content_hash(
         {
-            "category": category.value,
+            "category": category,
             "cleaning": CLEANING_VERSION,
             "chunking": CHUNKING_VERSION,
             "size": chunking.size,
@@ -189,8 +191,8 @@ def resolve_authors(names: list[str]) -> list[uuid.UUID]:
     return ids
 
 
-def _warehouse_documents(category: DataCategory) -> list[Document]:
-    return document_classes()[category].bulk_find()
+def _warehouse_documents(category: str) -> list[Document]:
+    return document_class(category).bulk_find()
 
 
 def _model_window(model_id: str) -> int:
@@ -250,7 +252,7 @@ def plan_features(config: FeatureConfig | None = None) -> FeaturePlan:
                 plan.to_process.append(doc_id)
         logger.info(
             "{}: {} to build, {} current, {} deleted, {} orphan chunks",
-            category.value,
+            category,
             len(plan.to_process),
             plan.unchanged,
             len(plan.deleted_documents),
@@ -271,7 +273,7 @@ def clean_documents(plan: FeaturePlan) -> CleanedBatch:
     for cat_plan in plan.categories:
         if not cat_plan.to_process:
             continue
-        cls = document_classes()[cat_plan.category]
+        cls = document_class(cat_plan.category)
         wanted = set(cat_plan.to_process)
         documents = [d for d in cls.bulk_find(id=sorted(str(i) for i in wanted)) if d.id in wanted]
         for document in sorted(documents, key=lambda d: str(d.id)):
@@ -334,7 +336,7 @@ def _make_chunks(document: CleanedDocument, pieces: list[TextChunk], vectors) ->
     leads: dict[int, uuid.UUID] = {}
     for chunk in chunks:  # the first chunk of each passage carries its lexical vector
         chunk.passage_id = leads.setdefault(chunk.passage_index, chunk.id)
-    return chunks
+    return with_sparse_vectors(chunks)
 
 
 def _windows(items: list[tuple[CleanedDocument, list[TextChunk]]], max_chunks: int):
@@ -350,7 +352,7 @@ def _windows(items: list[tuple[CleanedDocument, list[TextChunk]]], max_chunks: i
         yield window
 
 
-def delete_features(category: DataCategory, document_ids: list[uuid.UUID]) -> None:
+def delete_features(category: str, document_ids: list[uuid.UUID]) -> None:
     """Remove documents' chunks, then their markers (a crash in between is redone next run)."""
     if not document_ids:
         return
@@ -375,7 +377,7 @@ def embed_and_load(
         p.category: CategoryReport(category=p.category, documents_unchanged=p.unchanged) for p in plan.categories
     }
 
-    by_category: dict[DataCategory, list[CleanedDocument]] = defaultdict(list)
+    by_category: dict[str, list[CleanedDocument]] = defaultdict(list)
     for document in cleaned.documents:
         by_category[document.category].append(document)
     if cleaned.documents:  # check everything that can fail on configuration before writing
@@ -404,7 +406,7 @@ def embed_and_load(
 
     # Chunk everything first (cheap), so the progress bar knows the total.
     started = time.perf_counter()
-    work: dict[DataCategory, list[tuple[CleanedDocument, list[TextChunk]]]] = {}
+    work: dict[str, list[tuple[CleanedDocument, list[TextChunk]]]] = {}
     for cat_plan in plan.categories:
         documents = by_category.get(cat_plan.category, [])
         if not documents:
@@ -429,7 +431,7 @@ def embed_and_load(
                 pieces = [p for _, doc_pieces in window for p in doc_pieces]
                 logger.info(
                     "{}: embedding window {}/{} ({} documents, {} chunks)",
-                    cat_plan.category.value, number, len(windows), len(window), len(pieces),
+                    cat_plan.category, number, len(windows), len(window), len(pieces),
                 )  # fmt: skip
                 started = time.perf_counter()
                 vectors = embed_texts(

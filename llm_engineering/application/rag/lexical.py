@@ -31,6 +31,7 @@ from functools import lru_cache
 from typing import Any
 
 from llm_engineering.application.rag.tokenize import lexical_tokens
+from llm_engineering.domain.embedded_chunks import EmbeddedChunk
 from llm_engineering.settings import get_settings
 
 LEXICAL_VERSION = 1  # raise when the weights below change meaning: the feature pipeline then rebuilds
@@ -78,6 +79,20 @@ def document_vector(title: str, text: str) -> tuple[list[int], list[float]]:
 def query_vector(text: str) -> tuple[list[int], list[float]]:
     """A question's sparse vector (term counts); empty when it has no searchable term."""
     return _sparse(Counter(lexical_tokens(text[:MAX_QUERY_CHARS])), float)
+
+
+def with_sparse_vectors(chunks: list[EmbeddedChunk]) -> list[EmbeddedChunk]:
+    """``chunks``, each given the sparse vector it is stored with: its passage's (title and
+    passage text) on the first chunk of a passage, none on the passage's other chunks, and its own
+    (title and content) on a chunk stored without a passage."""
+    for chunk in chunks:
+        if chunk.passage_index is None or chunk.passage is None:
+            chunk.sparse = document_vector(chunk.title, chunk.content)
+        elif chunk.passage_id is None or chunk.passage_id == chunk.id:
+            chunk.sparse = document_vector(chunk.title, chunk.passage)
+        else:
+            chunk.sparse = None
+    return chunks
 
 
 def unit_key(chunk: Any) -> str:

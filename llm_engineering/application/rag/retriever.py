@@ -35,9 +35,9 @@ from llm_engineering.application.rag.authors import AuthorDetector, LLMAuthorDet
 from llm_engineering.application.rag.expansion import QueryExpander
 from llm_engineering.application.rag.rerank import Reranker, build_reranker
 from llm_engineering.application.text import script_coverage
-from llm_engineering.domain.embedded_chunks import EMBEDDED_CLASSES, EmbeddedChunk
+from llm_engineering.domain.documents import declared_categories
+from llm_engineering.domain.embedded_chunks import EmbeddedChunk, embedded_class
 from llm_engineering.domain.queries import Query, RetrievedChunk
-from llm_engineering.domain.types import DataCategory
 from llm_engineering.infrastructure.embeddings import get_embedder
 from llm_engineering.infrastructure.llm import get_llm
 from llm_engineering.settings import get_settings
@@ -126,7 +126,7 @@ def to_retrieved(chunk: EmbeddedChunk, **scores: float | None) -> RetrievedChunk
         author_id=chunk.author_id,
         author_full_name=chunk.author_full_name,
         platform=chunk.platform,
-        category=str(getattr(chunk.category, "value", chunk.category)),
+        category=chunk.category,
         chunk_index=chunk.chunk_index,
         **scores,
     )
@@ -272,10 +272,9 @@ class ContextRetriever:
     def _classes(self, filters: dict[str, Any]) -> list[type[EmbeddedChunk]]:
         wanted = filters.get("category")
         if wanted is None:
-            return list(EMBEDDED_CLASSES.values())
+            return [embedded_class(c) for c in declared_categories()]
         wanted = wanted if isinstance(wanted, (list, tuple, set)) else [wanted]
-        names = {str(getattr(w, "value", w)) for w in wanted}
-        return [cls for cat, cls in EMBEDDED_CLASSES.items() if DataCategory(cat).value in names]
+        return [embedded_class(c) for c in declared_categories() if c in {str(w) for w in wanted}]
 
     def _search(
         self, text: str, filters: dict[str, Any], use_dense: bool, use_lexical: bool, timings: dict[str, float]
@@ -291,10 +290,10 @@ class ContextRetriever:
         t = time.perf_counter()
         candidates = self.config.candidates
         payload_filters = dict(filters)
-        if "category" in payload_filters:  # stored as the enum's value
+        if "category" in payload_filters:
             wanted = payload_filters["category"]
             wanted = wanted if isinstance(wanted, (list, tuple, set)) else [wanted]
-            payload_filters["category"] = [str(getattr(w, "value", w)) for w in wanted]
+            payload_filters["category"] = [str(w) for w in wanted]
         dense_hits: list[tuple[EmbeddedChunk, float]] = []
         lexical_hits: list[tuple[EmbeddedChunk, float]] = []
         for cls in self._classes(filters):
