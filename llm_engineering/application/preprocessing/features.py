@@ -22,13 +22,16 @@ same state as an uninterrupted run.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from typing import Any
 
 from loguru import logger
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+from tqdm.auto import tqdm
 
 from llm_engineering.application.preprocessing.chunking import (
     CHUNKING_VERSION,
@@ -44,6 +47,13 @@ from llm_engineering.domain.documents import Document, UserDocument, declared_ca
 from llm_engineering.domain.embedded_chunks import EmbeddedChunk, embedded_class
 from llm_engineering.domain.identity import content_hash
 from llm_engineering.exceptions import ConfigurationError
+from llm_engineering.infrastructure.embeddings import (
+    DEFAULT_EMBEDDING_MODEL_ID,
+    configured_model_id,
+    default_model_path,
+    get_embedder,
+)
+from llm_engineering.settings import get_settings
 
 
 class ChunkSize(BaseModel):
@@ -197,10 +207,6 @@ def _warehouse_documents(category: str) -> list[Document]:
 
 def _model_window(model_id: str) -> int:
     """Word pieces the configured model reads (known without loading it for the default model)."""
-    import json
-
-    from llm_engineering.infrastructure.embeddings import DEFAULT_EMBEDDING_MODEL_ID, default_model_path, get_embedder
-
     if model_id == DEFAULT_EMBEDDING_MODEL_ID:
         config = json.loads((default_model_path() / "sentence_bert_config.json").read_text(encoding="utf-8"))
         return int(config["max_seq_length"]) - 2  # [CLS] and [SEP]
@@ -209,9 +215,6 @@ def _model_window(model_id: str) -> int:
 
 def plan_features(config: FeatureConfig | None = None) -> FeaturePlan:
     """Decide which documents need (re)building and what must be deleted. Reads only."""
-    from llm_engineering.infrastructure.embeddings import configured_model_id
-    from llm_engineering.settings import get_settings
-
     config = config or FeatureConfig()
     settings = get_settings()
     model_id = configured_model_id(settings)
@@ -265,8 +268,6 @@ def plan_features(config: FeatureConfig | None = None) -> FeaturePlan:
 # ---- stage 2: clean -------------------------------------------------------------------------
 def clean_documents(plan: FeaturePlan) -> CleanedBatch:
     """The cleaned form of every document the plan says needs work (nothing is written)."""
-    from llm_engineering.settings import get_settings
-
     min_kept = get_settings().CLEANING_MIN_KEPT_SHARE
     cleaned: list[CleanedDocument] = []
     kept: dict[str, float | None] = {}
@@ -364,35 +365,52 @@ def embed_and_load(
     plan: FeaturePlan, cleaned: CleanedBatch, config: FeatureConfig | None = None, embedder: Any = None
 ) -> FeatureReport:
     """Write the plan's features: deletions first, then chunk → embed → load per window."""
-    from tqdm.auto import tqdm
-
-    from llm_engineering.settings import get_settings
-
     config = config or FeatureConfig()
-    settings = get_settings()
-    batch_size = config.batch_size or settings.EMBEDDING_BATCH_SIZE
-    window_chunks = config.window_chunks or settings.FEATURES_WINDOW_CHUNKS
     timings: dict[str, float] = defaultdict(float)
     reports = {
         p.category: CategoryReport(category=p.category, documents_unchanged=p.unchanged) for p in plan.categories
     }
-
-    by_category: dict[str, list[CleanedDocument]] = defaultdict(list)
-    for document in cleaned.documents:
-        by_category[document.category].append(document)
     if cleaned.documents:  # check everything that can fail on configuration before writing
-        if embedder is None:
-            from llm_engineering.infrastructure.embeddings import get_embedder
-
-            embedder = get_embedder()
-        if embedder.model_id != plan.model_id:
-            raise ConfigurationError(f"the plan was made for {plan.model_id} but the embedder is {embedder.model_id}")
+        embedder = _checked_embedder(plan, embedder)
+    with _timed(timings, "delete"):
+        _delete_planned(plan, reports)
+    if not cleaned.documents:
+        return FeatureReport(categories=list(reports.values()), timings_s=dict(timings))
+    with _timed(timings, "chunk"):  # everything first (cheap), so the progress bar knows the total
+        work = _chunk_all(plan, cleaned.documents, embedder)
+    total = sum(len(pieces) for items in work.values() for _, pieces in items)
+    with tqdm(total=total, unit="chunk", desc="embedding", disable=not config.show_progress) as bar:
         for cat_plan in plan.categories:
-            ChunkingConfig(cat_plan.chunk_size, cat_plan.chunk_overlap, cat_plan.passage_chars).check(
-                embedder.max_content_tokens
-            )
+            if work.get(cat_plan.category):
+                _embed_category(cat_plan, work[cat_plan.category], embedder, config, reports, timings, bar)
+    return FeatureReport(categories=list(reports.values()), timings_s=dict(timings))
 
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str):
     started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] += time.perf_counter() - started
+
+
+def _checked_embedder(plan: FeaturePlan, embedder: Any) -> Any:
+    """The embedder (the configured one when None), checked against the plan's model and sizes."""
+    embedder = embedder if embedder is not None else get_embedder()
+    if embedder.model_id != plan.model_id:
+        raise ConfigurationError(f"the plan was made for {plan.model_id} but the embedder is {embedder.model_id}")
+    for cat_plan in plan.categories:
+        _chunking(cat_plan).check(embedder.max_content_tokens)
+    return embedder
+
+
+def _chunking(cat_plan: CategoryPlan) -> ChunkingConfig:
+    return ChunkingConfig(cat_plan.chunk_size, cat_plan.chunk_overlap, cat_plan.passage_chars)
+
+
+def _delete_planned(plan: FeaturePlan, reports: dict[str, CategoryReport]) -> None:
+    """Orphan chunks and the features of documents gone from the warehouse."""
     for cat_plan in plan.categories:
         report = reports[cat_plan.category]
         if cat_plan.orphan_chunks:
@@ -400,73 +418,77 @@ def embed_and_load(
             report.chunks_deleted += len(cat_plan.orphan_chunks)
         delete_features(cat_plan.category, cat_plan.deleted_documents)
         report.documents_deleted = len(cat_plan.deleted_documents)
-    timings["delete"] += time.perf_counter() - started
-    if not cleaned.documents:
-        return FeatureReport(categories=list(reports.values()), timings_s=dict(timings))
 
-    # Chunk everything first (cheap), so the progress bar knows the total.
-    started = time.perf_counter()
-    work: dict[str, list[tuple[CleanedDocument, list[TextChunk]]]] = {}
+
+def _chunk_all(
+    plan: FeaturePlan, cleaned: list[CleanedDocument], embedder: Any
+) -> dict[str, list[tuple[CleanedDocument, list[TextChunk]]]]:
+    """Each category's cleaned documents with their chunks, in the plan's category order."""
+    by_category: dict[str, list[CleanedDocument]] = defaultdict(list)
+    for document in cleaned:
+        by_category[document.category].append(document)
+    work = {}
     for cat_plan in plan.categories:
-        documents = by_category.get(cat_plan.category, [])
-        if not documents:
-            continue
-        chunking = ChunkingConfig(cat_plan.chunk_size, cat_plan.chunk_overlap, cat_plan.passage_chars)
-        handler = chunking_handler(cat_plan.category)
-        work[cat_plan.category] = [(d, handler.chunk(d, embedder.tokenizer, chunking)) for d in documents]
-    timings["chunk"] += time.perf_counter() - started
-    total = sum(len(pieces) for items in work.values() for _, pieces in items)
+        if by_category.get(cat_plan.category):
+            handler, chunking = chunking_handler(cat_plan.category), _chunking(cat_plan)
+            work[cat_plan.category] = [
+                (d, handler.chunk(d, embedder.tokenizer, chunking)) for d in by_category[cat_plan.category]
+            ]
+    return work
 
-    bar = tqdm(total=total, unit="chunk", desc="embedding", disable=not config.show_progress)
-    try:
-        for cat_plan in plan.categories:
-            items = work.get(cat_plan.category)
-            if not items:
-                continue
-            report = reports[cat_plan.category]
-            chunk_cls, marker_cls = embedded_class(cat_plan.category), cleaned_class(cat_plan.category)
-            _check_collection(chunk_cls, embedder.dimension, rebuild_all=cat_plan.unchanged == 0)
-            windows = list(_windows(items, window_chunks))
-            for number, window in enumerate(windows, 1):
-                pieces = [p for _, doc_pieces in window for p in doc_pieces]
-                logger.info(
-                    "{}: embedding window {}/{} ({} documents, {} chunks)",
-                    cat_plan.category, number, len(windows), len(window), len(pieces),
-                )  # fmt: skip
-                started = time.perf_counter()
-                vectors = embed_texts(
-                    embedder,
-                    [p.text for p in pieces],
-                    [p.token_count for p in pieces],
-                    batch_size=batch_size,
-                    on_batch=bar.update,
-                )
-                timings["embed"] += time.perf_counter() - started
 
-                started = time.perf_counter()
-                chunks: list[EmbeddedChunk] = []
-                offset = 0
-                for document, doc_pieces in window:
-                    chunks.extend(_make_chunks(document, doc_pieces, vectors[offset : offset + len(doc_pieces)]))
-                    offset += len(doc_pieces)
-                    document.chunk_count = len(doc_pieces)
-                doc_ids = [d.document_id for d, _ in window]
-                marker_cls.delete_ids(doc_ids)  # 1. unmark: from here on these documents are "to do"
-                if chunks:
-                    chunk_cls.bulk_upsert(chunks)  # 2. new chunks (idempotent ids)
-                new_ids = {c.id for c in chunks}
-                stale = [c.id for c in chunk_cls.scroll(document_id=[str(i) for i in doc_ids]) if c.id not in new_ids]
-                chunk_cls.delete_ids(stale)  # 3. chunks of the previous version
-                marker_cls.bulk_upsert([d for d, _ in window])  # 4. mark done, last
-                timings["load"] += time.perf_counter() - started
+def _embed_category(
+    cat_plan: CategoryPlan,
+    items: list[tuple[CleanedDocument, list[TextChunk]]],
+    embedder: Any,
+    config: FeatureConfig,
+    reports: dict[str, CategoryReport],
+    timings: dict[str, float],
+    bar,
+) -> None:
+    """Embed and load one category's documents, window by window."""
+    settings = get_settings()
+    batch_size = config.batch_size or settings.EMBEDDING_BATCH_SIZE
+    report = reports[cat_plan.category]
+    chunk_cls = embedded_class(cat_plan.category)
+    _check_collection(chunk_cls, embedder.dimension, rebuild_all=cat_plan.unchanged == 0)
+    windows = list(_windows(items, config.window_chunks or settings.FEATURES_WINDOW_CHUNKS))
+    for number, window in enumerate(windows, 1):
+        pieces = [p for _, doc_pieces in window for p in doc_pieces]
+        logger.info(
+            "{}: embedding window {}/{} ({} documents, {} chunks)",
+            cat_plan.category, number, len(windows), len(window), len(pieces),
+        )  # fmt: skip
+        with _timed(timings, "embed"):
+            texts, counts = [p.text for p in pieces], [p.token_count for p in pieces]
+            vectors = embed_texts(embedder, texts, counts, batch_size=batch_size, on_batch=bar.update)
+        with _timed(timings, "load"):
+            written, stale = _load_window(cat_plan.category, window, vectors)
+        report.documents_processed += len(window)
+        report.chunks_written += written
+        report.chunks_deleted += stale
+        report.tokens_embedded += sum(counts)
 
-                report.documents_processed += len(window)
-                report.chunks_written += len(chunks)
-                report.chunks_deleted += len(stale)
-                report.tokens_embedded += sum(p.token_count for p in pieces)
-    finally:
-        bar.close()
-    return FeatureReport(categories=list(reports.values()), timings_s=dict(timings))
+
+def _load_window(category: str, window: list[tuple[CleanedDocument, list[TextChunk]]], vectors) -> tuple[int, int]:
+    """Replace a window's documents' features, in an order a crash cannot leave wrong; the chunks
+    written and the stale chunks deleted."""
+    chunk_cls, marker_cls = embedded_class(category), cleaned_class(category)
+    chunks: list[EmbeddedChunk] = []
+    offset = 0
+    for document, doc_pieces in window:
+        chunks.extend(_make_chunks(document, doc_pieces, vectors[offset : offset + len(doc_pieces)]))
+        offset += len(doc_pieces)
+        document.chunk_count = len(doc_pieces)
+    doc_ids = [d.document_id for d, _ in window]
+    marker_cls.delete_ids(doc_ids)  # 1. unmark: from here on these documents are "to do"
+    if chunks:
+        chunk_cls.bulk_upsert(chunks)  # 2. new chunks (idempotent ids)
+    new_ids = {c.id for c in chunks}
+    stale = [c.id for c in chunk_cls.scroll(document_id=[str(i) for i in doc_ids]) if c.id not in new_ids]
+    chunk_cls.delete_ids(stale)  # 3. chunks of the previous version
+    marker_cls.bulk_upsert([d for d, _ in window])  # 4. mark done, last
+    return len(chunks), len(stale)
 
 
 def run_feature_engineering(config: FeatureConfig | None = None, embedder: Any = None) -> FeatureReport:
