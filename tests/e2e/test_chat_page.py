@@ -250,7 +250,7 @@ def test_the_service_down_gets_a_message_that_says_how_to_start_it(browser):
         browser.save_screenshot(str(SCREENSHOTS / "chat_page_service_down.png"))
 
     # Opened as a file, with no service behind it at all.
-    page = Path(__file__).parents[2] / "llm_engineering" / "infrastructure" / "api" / "static" / "index.html"
+    page = Path(__file__).parents[2] / "llm_engineering" / "entrypoints" / "api" / "static" / "index.html"
     browser.get(page.as_uri())
     WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "banner").is_displayed())
     assert "opened as a file" in browser.find_element(By.ID, "banner").text
