@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import typer
 
+from llm_engineering.exceptions import LLMTwinError
+from llm_engineering.settings import get_settings
 from tools._cli import answer_text, command_line, fail
 
 app = command_line(__doc__)
@@ -30,8 +33,6 @@ def serve(
     import uvicorn
 
     from llm_engineering.entrypoints.api.app import create_app
-    from llm_engineering.exceptions import LLMTwinError
-    from llm_engineering.settings import get_settings
 
     try:
         settings = get_settings()
@@ -64,10 +65,6 @@ def call(
     as_json: bool = typer.Option(False, "--json", help="Print the service's JSON reply as it came."),
 ) -> None:
     """Ask a running service (POST /rag); prints the answer and its sources."""
-    import httpx
-
-    from llm_engineering.settings import get_settings
-
     settings = get_settings()
     base = (url or settings.SERVICE_URL or f"http://{settings.SERVICE_HOST}:{settings.SERVICE_PORT}").rstrip("/")
     payload: dict = {"query": question}

@@ -14,6 +14,17 @@ from pathlib import Path
 
 import typer
 
+from llm_engineering.application.rag import (
+    ContextRetriever,
+    RetrievalConfig,
+    TwinRAG,
+    UnknownAuthorError,
+    load_qa,
+    measure_retrieval,
+)
+from llm_engineering.application.rag.evaluation import QAFileError
+from llm_engineering.exceptions import LLMTwinError
+from llm_engineering.infrastructure.llm import LLMError
 from tools._cli import answer_text, command_line, fail
 
 app = command_line(__doc__)
@@ -42,10 +53,6 @@ def ask(
 
     Prints the answer, then one line per source document; --json prints everything as JSON.
     """
-    from llm_engineering.application.rag import TwinRAG, UnknownAuthorError
-    from llm_engineering.exceptions import LLMTwinError
-    from llm_engineering.infrastructure.llm import LLMError
-
     rag = TwinRAG()
     try:
         result = rag.answer(question, k=k or None, author=author or None, max_tokens=max_tokens)
@@ -83,10 +90,6 @@ def evaluate(
 
     Recall@k over distinct documents, MRR, and evidence@k (the evidence phrase within the top k).
     """
-    from llm_engineering.application.rag import ContextRetriever, RetrievalConfig, load_qa, measure_retrieval
-    from llm_engineering.application.rag.evaluation import QAFileError
-    from llm_engineering.exceptions import LLMTwinError
-
     ks = _ks(k)
     try:
         rows = load_qa(qa)
