@@ -107,3 +107,22 @@ def test_folder_held_by_another_process_gives_a_clear_error(data_dir):
         holder.wait()
     reset_factories()
     assert [n.text for n in Note.scroll()] == ["kept"]
+
+
+def test_local_mode_writes_through_a_write_ahead_log(data_dir, monkeypatch):
+    """qdrant-client's local mode commits once per point; its collection file must be in WAL mode
+    by the first write, or every point waits for an fsync (~60 points/s instead of thousands)."""
+    import sqlite3
+
+    from conftest import reset_factories
+
+    monkeypatch.setenv("QDRANT_EMBEDDED", "local")
+    reset_factories()
+    Note.bulk_upsert([Note(id=id_from("wal", str(i)), text=f"note {i}", document_id="d") for i in range(3)])
+    Note.delete_ids([id_from("wal", "0")])
+    assert Note.count() == 2
+    reset_factories()  # close the local client so the file can be read here
+    files = list((data_dir / "qdrant" / "collection" / Note.collection).glob("*.sqlite"))
+    assert files, "no local-mode collection file"
+    with sqlite3.connect(files[0]) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

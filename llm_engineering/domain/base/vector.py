@@ -79,18 +79,6 @@ class VectorBaseDocument(BaseModel):
         return vector_store()
 
     @classmethod
-    def _writer(cls) -> VectorStore:
-        """The client, with local mode's per-collection SQLite file switched to WAL first.
-
-        Local mode commits once per point; with the default rollback journal every commit
-        waits for fsync (~60 points/s here). WAL with synchronous=NORMAL keeps the file
-        consistent after a crash and commits without waiting (~4,000 points/s).
-        """
-        client = cls._client()
-        _tune_local_storage(client, cls.collection)
-        return client
-
-    @classmethod
     def collection_exists(cls) -> bool:
         return cls._client().collection_exists(cls.collection)
 
@@ -169,7 +157,7 @@ class VectorBaseDocument(BaseModel):
         if not cls.collection_exists():
             size = len(documents[0].embedding) if cls.has_vector else None
             cls.create_collection(size)
-        client = cls._writer()
+        client = cls._client()
         for start in range(0, len(documents), batch_size):
             batch = documents[start : start + batch_size]
             client.upsert(cls.collection, points=[d.to_point() for d in batch], wait=True)
@@ -182,14 +170,14 @@ class VectorBaseDocument(BaseModel):
 
         if not cls.collection_exists():
             return
-        cls._writer().delete(cls.collection, points_selector=FilterSelector(filter=build_filter(filters)), wait=True)
+        cls._client().delete(cls.collection, points_selector=FilterSelector(filter=build_filter(filters)), wait=True)
 
     @classmethod
     def delete_ids(cls, ids: Sequence[uuid.UUID | str]) -> None:
         from qdrant_client.models import PointIdsList
 
         if ids and cls.collection_exists():
-            cls._writer().delete(cls.collection, points_selector=PointIdsList(points=[str(i) for i in ids]), wait=True)
+            cls._client().delete(cls.collection, points_selector=PointIdsList(points=[str(i) for i in ids]), wait=True)
 
     # ---- reads -------------------------------------------------------------------------------
     @classmethod
@@ -261,21 +249,6 @@ class VectorBaseDocument(BaseModel):
             for half, response in zip(halves, responses, strict=True):
                 out[half] = [(cls.from_point(p), p.score) for p in response.points if half == DENSE or p.score > 0]
         return out[DENSE], out[SPARSE]
-
-
-def _tune_local_storage(client: Any, collection: str) -> None:
-    """Switch a local-mode collection's SQLite file to WAL (no-op for a server or ``:memory:``)."""
-    local = getattr(client, "_client", None)
-    collections = getattr(local, "collections", None)
-    if not isinstance(collections, dict) or collection not in collections:
-        return
-    persistence = getattr(collections[collection], "storage", None)
-    connection = getattr(persistence, "storage", None)
-    if connection is None or getattr(persistence, "_wal_enabled", False):
-        return
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
-    persistence._wal_enabled = True
 
 
 def build_filter(filters: dict[str, Any]):

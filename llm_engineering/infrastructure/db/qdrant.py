@@ -31,7 +31,7 @@ def build_qdrant_client(settings=None):
     if settings.QDRANT_EMBEDDED == "edge":
         return EdgeClient(path)
     try:
-        return QdrantClient(path=str(path))
+        return LocalModeClient(QdrantClient(path=str(path)))
     except RuntimeError as exc:
         if "already accessed" in str(exc):
             raise StoreUnavailableError(
@@ -40,3 +40,39 @@ def build_qdrant_client(settings=None):
                 "and set QDRANT_URL."
             ) from None
         raise
+
+
+class LocalModeClient:
+    """qdrant-client's local mode, with each collection's SQLite file switched to WAL before the
+    collection is first written to.
+
+    Local mode commits once per point; with SQLite's default rollback journal every commit waits
+    for fsync (~60 points/s here). WAL with ``synchronous=NORMAL`` keeps the file consistent after
+    a crash and commits without waiting (~4,000 points/s). Everything else is the wrapped client's.
+    """
+
+    def __init__(self, client):
+        self._client = client
+
+    def __getattr__(self, name: str):
+        return getattr(self._client, name)
+
+    def upsert(self, collection_name: str, *args, **kwargs):
+        self._use_wal(collection_name)
+        return self._client.upsert(collection_name, *args, **kwargs)
+
+    def delete(self, collection_name: str, *args, **kwargs):
+        self._use_wal(collection_name)
+        return self._client.delete(collection_name, *args, **kwargs)
+
+    def _use_wal(self, collection: str) -> None:
+        collections = getattr(getattr(self._client, "_client", None), "collections", None)
+        if not isinstance(collections, dict) or collection not in collections:
+            return
+        persistence = getattr(collections[collection], "storage", None)
+        connection = getattr(persistence, "storage", None)
+        if connection is None or getattr(persistence, "_wal_enabled", False):
+            return
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        persistence._wal_enabled = True
