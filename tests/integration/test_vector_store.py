@@ -126,3 +126,33 @@ def test_local_mode_writes_through_a_write_ahead_log(data_dir, monkeypatch):
     assert files, "no local-mode collection file"
     with sqlite3.connect(files[0]) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_large_collection_gets_a_search_index_that_finds_the_same_nearest_points(monkeypatch):
+    """The embedded Edge store searches a collection past Qdrant's indexing threshold by exact scan
+    until its optimizers run; build_indexes runs them (the feature pipeline calls it after
+    writing), once, and the indexed search still finds each point's true neighbours."""
+    import numpy as np
+
+    from conftest import reset_factories
+
+    vectors = np.random.default_rng(0).standard_normal((8000, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    NoteChunk.bulk_upsert([chunk("doc-big", i, vectors[i].tolist()) for i in range(8000)])
+    probes = range(0, 8000, 400)
+    exact = [[h.id for h, _ in NoteChunk.search(vectors[i].tolist(), limit=5)] for i in probes]
+    assert NoteChunk.build_indexes() is True
+    assert NoteChunk.build_indexes() is False  # nothing left to do
+    indexed = [[h.id for h, _ in NoteChunk.search(vectors[i].tolist(), limit=5)] for i in probes]
+    assert [ids[0] for ids in indexed] == [id_from("doc-big", str(i)) for i in probes]
+    # HNSW is approximate: random 384-dimensional vectors (its hardest case: every neighbour almost
+    # equally far) still keep most of the exact top 5
+    kept = sum(len(set(a) & set(b)) for a, b in zip(indexed, exact, strict=True)) / (5 * len(exact))
+    assert kept >= 0.8, kept
+
+    Note.bulk_upsert([Note(id=id_from("n", "0"), text="small", document_id="d")])
+    assert Note.build_indexes() is False  # below the threshold: exact search stays
+    monkeypatch.setenv("QDRANT_EMBEDDED", "local")
+    reset_factories()
+    NoteChunk.bulk_upsert([chunk("doc-a", 0, [1.0, 0.0, 0.0])])
+    assert NoteChunk.build_indexes() is False  # local mode has no indexes to build

@@ -15,7 +15,7 @@ a fresh process then opens it and measures:
   and ``rss_file_mb`` (memory-mapped store files the kernel can drop).
 
 Usage: python -m tools.bench retrieval [--chunks 10000,100000] [--stores edge,memory,local]
-       [--queries 200] [--workdir DIR] [--optimize]
+       [--queries 200] [--workdir DIR] [--no-index]
 """
 
 from __future__ import annotations
@@ -45,7 +45,12 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--stores", default="edge,memory", help=f"comma-separated subset of {STORES}")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--workdir", type=Path, default=None, help="keep the built stores here")
-    parser.add_argument("--optimize", action="store_true", help="edge: build the HNSW index after writing")
+    parser.add_argument(
+        "--index",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="build the store's search indexes after writing, as the feature pipeline does (--no-index: exact search)",
+    )
     parser.add_argument("--warehouse-dump", type=Path, default=HANDBOOK_DUMP)
     parser.add_argument("--phase", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -88,7 +93,7 @@ def _child(args, store: str, size: int, folder: Path, phase: str) -> dict:
         env["QDRANT_PATH"] = ":memory:"
     command = [sys.executable, "-m", "tools.bench", "retrieval", "--phase", phase, "--stores", store]
     command += ["--chunks", str(size), "--queries", str(args.queries), "--warehouse-dump", str(args.warehouse_dump)]
-    command += ["--optimize"] if args.optimize else []
+    command += [] if args.index else ["--no-index"]
     done = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True, check=False)
     if done.returncode:
         return {f"{phase}_error": f"exit status {done.returncode}"}
@@ -173,10 +178,10 @@ def _build(args, size: int, store: str) -> dict:
     if batch:
         chunk_class.bulk_upsert(with_sparse_vectors(batch))
     out = {"write_s": round(time.perf_counter() - started, 1)}
-    if args.optimize and store == "edge":
+    if args.index:
         started = time.perf_counter()
-        vector_store()._shard(chunk_class.collection).optimize()
-        out["optimize_s"] = round(time.perf_counter() - started, 1)
+        chunk_class.build_indexes()
+        out["index_s"] = round(time.perf_counter() - started, 1)
     if "measure" not in args.phase:
         close_stores()
     return out

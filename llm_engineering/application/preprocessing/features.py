@@ -374,16 +374,26 @@ def embed_and_load(
         embedder = _checked_embedder(plan, embedder)
     with _timed(timings, "delete"):
         _delete_planned(plan, reports)
-    if not cleaned.documents:
-        return FeatureReport(categories=list(reports.values()), timings_s=dict(timings))
-    with _timed(timings, "chunk"):  # everything first (cheap), so the progress bar knows the total
-        work = _chunk_all(plan, cleaned.documents, embedder)
-    total = sum(len(pieces) for items in work.values() for _, pieces in items)
-    with tqdm(total=total, unit="chunk", desc="embedding", disable=not config.show_progress) as bar:
-        for cat_plan in plan.categories:
-            if work.get(cat_plan.category):
-                _embed_category(cat_plan, work[cat_plan.category], embedder, config, reports, timings, bar)
+    if cleaned.documents:
+        with _timed(timings, "chunk"):  # everything first (cheap), so the progress bar knows the total
+            work = _chunk_all(plan, cleaned.documents, embedder)
+        total = sum(len(pieces) for items in work.values() for _, pieces in items)
+        with tqdm(total=total, unit="chunk", desc="embedding", disable=not config.show_progress) as bar:
+            for cat_plan in plan.categories:
+                if work.get(cat_plan.category):
+                    _embed_category(cat_plan, work[cat_plan.category], embedder, config, reports, timings, bar)
+    with _timed(timings, "index"):
+        _build_indexes(plan)
     return FeatureReport(categories=list(reports.values()), timings_s=dict(timings))
+
+
+def _build_indexes(plan: FeaturePlan) -> None:
+    """Have the vector store index each category's collection now, so the first search after a
+    large load is not an exact scan (a no-op below Qdrant's indexing threshold)."""
+    for cat_plan in plan.categories:
+        started = time.perf_counter()
+        if embedded_class(cat_plan.category).build_indexes():
+            logger.info("{}: search index built in {:.1f}s", cat_plan.category, time.perf_counter() - started)
 
 
 @contextmanager

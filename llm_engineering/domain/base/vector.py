@@ -179,6 +179,15 @@ class VectorBaseDocument(BaseModel):
         if ids and cls.collection_exists():
             cls._client().delete(cls.collection, points_selector=PointIdsList(points=[str(i) for i in ids]), wait=True)
 
+    @classmethod
+    def build_indexes(cls) -> bool:
+        """Let the store index what was written (HNSW for the dense vectors, segment merges and
+        vacuum after deletions), blocking until done; True when anything was built. A Qdrant
+        server does this by itself in the background and the embedded Edge store only when asked;
+        qdrant-client's local and memory modes have no indexes, so there it does nothing."""
+        optimize = getattr(cls._client(), "optimize", None)
+        return bool(optimize and cls.collection_exists() and optimize(cls.collection))
+
     # ---- reads -------------------------------------------------------------------------------
     @classmethod
     def count(cls, **filters: Any) -> int:

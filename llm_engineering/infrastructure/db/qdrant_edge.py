@@ -153,6 +153,15 @@ class EdgeClient:
         else:
             shard.update(qe.UpdateOperation.delete_points([str(i) for i in points_selector.points]))
 
+    def optimize(self, collection_name: str) -> bool:
+        """Run Qdrant's segment optimizers now, blocking: a segment past the indexing threshold
+        (Qdrant's default: between 5,000 and 8,000 vectors of 384 dimensions) gets its HNSW graph,
+        small segments are merged and deleted points vacuumed. A server runs them in the background
+        after writes; an Edge shard only when asked. False when there was nothing to do (one
+        writer's few thousand chunks, where exact search is as fast)."""
+        with self._guard:
+            return bool(self._shard(collection_name).optimize())
+
     # ---- reads -----------------------------------------------------------------------------------
     def count(self, collection_name: str, count_filter: Any = None, exact: bool = True, **_: Any):
         import qdrant_edge as qe
