@@ -121,6 +121,33 @@ def test_answer_loss_scores_only_the_answer_tokens(monkeypatch):
     assert other > total
 
 
+def test_reference_loss_is_scored_after_the_question_not_the_retrieved_passages(monkeypatch, tmp_path):
+    """The test answers are the author's own text, which retrieval usually puts in the prompt: the
+    loss must not reward copying it from there (a base model that copies would beat a twin that writes)."""
+    import torch
+
+    from llm_engineering.application.evaluation.generation import answer_loss, run_model
+    from llm_engineering.application.evaluation.samples import EvalSample
+    from llm_engineering.model.loading import load_causal_lm
+
+    torch.set_num_threads(1)
+    monkeypatch.setenv("MODEL_CACHE_DIR", str(MODEL_CACHE))
+    from llm_engineering.settings import get_settings
+
+    get_settings.cache_clear()
+    loaded = load_causal_lm(None)
+    question, reference = ITEMS[0]["instruction"], ITEMS[0]["answer"]
+    plain = EvalSample(id="plain", instruction=question, reference=reference)
+    rag_prompt = [{"role": "user", "content": f"Context:\n[1] {reference}\n\n{question}"}]
+    leaked = EvalSample(
+        id="leaked", instruction=question, reference=reference, context=[reference], prompt_messages=rag_prompt
+    )
+    run = run_model("base", "", [plain, leaked], cache_root=tmp_path, generate=False, loaded=loaded)
+    assert run.items[0].loss_sum == pytest.approx(run.items[1].loss_sum, rel=1e-5)
+    copied, _ = answer_loss(*loaded, rag_prompt, reference)
+    assert copied < 0.5 * run.items[1].loss_sum  # what the copied answer would have scored
+
+
 def test_both_models_are_scored_with_every_enabled_metric(evaluated):
     result = evaluated["result"]
     assert [m.label for m in result.models] == ["base", "tuned"]

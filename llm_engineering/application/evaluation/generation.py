@@ -4,8 +4,11 @@ One model is loaded once per run and used for both jobs. Inputs are rendered wit
 ``render_chat`` — the same function training and inference use. Results are cached on disk per
 (model version, item), so re-running a report after a crash or with more metrics costs nothing.
 
-**Held-out loss** scores only the answer: the prompt is the user turn rendered with the
-generation prompt; the target is the reference answer followed by the end-of-turn token. The
+**Held-out loss** scores only the answer: the prompt is the question as the model was trained
+on it (the user turn, with the configured system prompt, rendered with the generation prompt),
+never the retrieved passages, which usually hold the reference itself (the test answers are the
+author's own text, and the store holds it): with them the loss measures copying from the
+context, not the twin. The target is the reference answer followed by the end-of-turn token. The
 loss is the mean token cross-entropy over those answer tokens (summed over items, divided by
 their token count), and perplexity is ``exp(loss)``.
 """
@@ -70,6 +73,14 @@ def messages_for(sample: EvalSample, system_prompt: str | None = None) -> list[d
         return [dict(m) for m in sample.prompt_messages]
     context = "\n\n".join(sample.context) if sample.context else None
     return build_messages(sample.instruction, system=system_prompt, context=context)
+
+
+LOSS_PROMPT = "question"  # what the reference loss is scored after (loss_messages); part of the cache key
+
+
+def loss_messages(sample: EvalSample, system_prompt: str | None = None) -> list[dict[str, str]]:
+    """The prompt a reference answer is scored after: the question alone, as in training."""
+    return build_messages(sample.instruction, system=system_prompt)
 
 
 def answer_loss(model, tokenizer, messages: Sequence[dict[str, str]], answer: str) -> tuple[float, int]:
@@ -180,7 +191,7 @@ def _settings_key(max_new_tokens: int, system_prompt: str | None, stop_repeats: 
     """The part of the cache key for the settings that change answers (the engine's output
     settings included, when the service's engine generates them)."""
     engine = {k: v for k, v in (llm.output_settings if llm else {}).items() if k != "stop_repeats"}
-    key = [max_new_tokens, system_prompt, stop_repeats, *([engine] if engine else [])]
+    key = [max_new_tokens, system_prompt, stop_repeats, LOSS_PROMPT, *([engine] if engine else [])]
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -212,7 +223,7 @@ class _ItemWriter:
         started = time.perf_counter()
         with progress(len(samples), f"{self.label}: reference loss") as bar:
             for s in samples:
-                total, count = answer_loss(model, tokenizer, messages_for(s, self.system_prompt), s.reference)
+                total, count = answer_loss(model, tokenizer, loss_messages(s, self.system_prompt), s.reference)
                 self._keep(s, {"loss_sum": total, "loss_tokens": count})
                 bar.update()
         return time.perf_counter() - started
