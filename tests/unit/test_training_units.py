@@ -163,7 +163,7 @@ def test_trl_gets_the_arguments_of_the_run_config(tmp_path, stage, shipped, expe
     wanted = {**CPU_TRL_ARGS, **expected, "output_dir": str(tmp_path / "checkpoints")}
     assert {key: args[key] for key in wanted} == wanted
     # what only the project reads never reaches TRL
-    assert not {"lora", "time_budget_s", "max_eval_samples", "trainable_blocks"} & set(args)
+    assert not {"lora", "time_budget_s", "max_eval_samples", "trainable_blocks", "train_embeddings"} & set(args)
 
 
 def test_time_budget_of_zero_is_a_clear_error(monkeypatch):
@@ -242,6 +242,17 @@ def test_training_only_the_top_blocks_freezes_the_rest():
     model(input_ids=ids, labels=ids).loss.backward()
     assert model.model.layers[3].mlp.up_proj.weight.grad is not None
     assert model.model.layers[2].mlp.up_proj.weight.grad is None  # backward stopped above the frozen blocks
+    # every block but not the embeddings (tied to the output head here too)
+    kept = LlamaForCausalLM(LlamaConfig(**{**config.to_dict(), "tie_word_embeddings": True}))
+    train_only(kept, None, embeddings=False)
+    trained = {name for name, p in kept.named_parameters() if p.requires_grad}
+    assert {n.split(".")[2] for n in trained if n.startswith("model.layers.")} == {"0", "1", "2", "3"}
+    assert not kept.model.embed_tokens.weight.requires_grad and not kept.lm_head.weight.requires_grad
+    kept(input_ids=ids, labels=ids).loss.backward()
+    assert kept.model.layers[0].mlp.up_proj.weight.grad is not None and kept.model.embed_tokens.weight.grad is None
+    default = LlamaForCausalLM(config)
+    train_only(default, None)
+    assert all(p.requires_grad for p in default.parameters())  # the default: nothing frozen
     with pytest.raises(ConfigurationError, match="between 1 and 4"):
         top_blocks(model, 5)
     with pytest.raises(ValueError, match="positive number of blocks"):

@@ -175,15 +175,19 @@ def top_blocks(model, blocks: int | None) -> list[int] | None:
     return list(range(count - blocks, count))
 
 
-def train_only(model, blocks: list[int] | None) -> None:
-    """Full fine-tuning of these decoder blocks and the final norm only (None: every weight).
+def train_only(model, blocks: list[int] | None, embeddings: bool = True) -> None:
+    """Full fine-tuning of these decoder blocks and the final norm only (None: every block, and
+    the token embeddings and output head too when ``embeddings``).
 
     The embeddings (tied to the output head in SmolLM2) and the lower blocks stay as they are, so the
     backward pass stops at the lowest trained block: each step costs less and more steps fit a budget.
+    Keeping only the embeddings saves their gradient (a vocabulary-sized matrix product per step)
+    and their optimiser state.
     """
-    if blocks is None:
+    if blocks is None and embeddings:
         return
     decoder = model.get_decoder()
+    blocks = range(len(decoder.layers)) if blocks is None else blocks
     model.requires_grad_(False)
     for module in [*(decoder.layers[i] for i in blocks), decoder.norm]:
         module.requires_grad_(True)
