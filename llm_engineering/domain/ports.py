@@ -107,6 +107,9 @@ class VectorStore(Protocol):
 
     def close(self) -> None: ...
 
+    # optional: ``optimize(collection_name) -> bool`` builds indexes now, for an embedded store that
+    # does not build them in the background (VectorBaseDocument.build_indexes)
+
 
 _DOCUMENT_STORE, _VECTOR_STORE = "document store", "vector store"
 _wired: dict[str, Any] = {}  # port -> adapter, or zero-argument factory of one
