@@ -237,3 +237,33 @@ def test_report_renders_in_headless_chromium_with_tables_and_images(evaluated):
         assert "weak judge" in driver.find_element(By.TAG_NAME, "body").text
     finally:
         driver.quit()
+
+
+def test_style_gets_an_answer_to_the_bare_question_when_the_answer_was_grounded(monkeypatch, tmp_path):
+    """A grounded answer can copy the author's passages; the answer the style metrics read is the
+    model's own, to the question alone: the same text the model writes for an ungrounded item."""
+    import torch
+
+    from llm_engineering.application.evaluation.generation import run_model
+    from llm_engineering.application.evaluation.samples import EvalSample
+    from llm_engineering.model.loading import load_causal_lm
+
+    torch.set_num_threads(1)
+    monkeypatch.setenv("MODEL_CACHE_DIR", str(MODEL_CACHE))
+    from llm_engineering.settings import get_settings
+
+    get_settings.cache_clear()
+    loaded = load_causal_lm(None)
+    question, reference = ITEMS[1]["instruction"], ITEMS[1]["answer"]
+    plain = EvalSample(id="plain", instruction=question, reference=reference)
+    rag_prompt = [{"role": "user", "content": f"Context:\n[1] {reference}\n\nQuestion: {question}"}]
+    grounded = EvalSample(
+        id="grounded", instruction=question, reference=reference, context=[reference], prompt_messages=rag_prompt
+    )
+    options = {"cache_root": tmp_path, "loss": False, "max_new_tokens": 12, "batch_size": 1, "loaded": loaded}
+    run = run_model("base", "", [plain, grounded], voice=True, **options)
+    assert run.items[0].voice_answer is None  # nothing grounded, nothing to write twice
+    assert run.items[1].voice_answer == run.items[0].answer
+    assert run.items[1].answer != run.items[1].voice_answer
+    again = run_model("base", "", [plain, grounded], voice=True, **options)
+    assert again.cached_items == 2 and again.items[1].voice_answer == run.items[1].voice_answer

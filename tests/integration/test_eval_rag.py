@@ -74,6 +74,19 @@ def test_context_faithfulness_retrieval_and_author_style(corpus):
         result.model("tuned").metrics["style_similarity"].value > result.model("base").metrics["style_similarity"].value
     )
 
+    # Answers to the bare question are what style reads: copying the author's passages into a
+    # grounded answer does not make a model that writes something else look like the author.
+    copier = grounded.model_copy(
+        update={"label": "copier", "items": [i.model_copy(update={"voice_answer": UNRELATED}) for i in grounded.items]}
+    )
+    result = score_runs(config, samples, [copier, grounded])
+    copier_style = result.model("copier").metrics["style_similarity"].value
+    assert copier_style < result.model("tuned").metrics["style_similarity"].value
+    assert copier_style == pytest.approx(
+        score_runs(config, samples, [made_up]).model("base").metrics["style_similarity"].value
+    )
+    assert result.model("copier").metrics["faithfulness"].value == 1.0  # grounding still reads the answer
+
 
 def test_retrieval_without_a_question_file_is_noted_and_a_bad_file_is_an_error(corpus, tmp_path):
     samples = _samples()[:1]

@@ -109,6 +109,11 @@ class StyleSettings(BaseModel):
     author_full_name: str | None = Field(None, description="Whose chunks form the style centroid; empty: all chunks.")
     fallback_to_references: bool = True
     """No chunks in the vector store: use the reference answers as the author's writing."""
+    without_context: bool = True
+    """When answers are grounded in retrieved passages, score style on a second answer to the bare
+    question: a grounded answer that copies the author's passages looks like the author whatever the
+    model, so only an answer written from the model's own weights says whether the twin learned the
+    voice."""
 
 
 class EvaluationConfig(BaseModel):

@@ -40,6 +40,8 @@ class ItemRun(BaseModel):
 
     sample_id: str
     answer: str | None = None
+    voice_answer: str | None = None
+    """The answer to the bare question, when ``answer`` was grounded in retrieved passages (style)."""
     completion_tokens: int = 0
     finish_reason: str = ""
     loss_sum: float | None = None
@@ -149,9 +151,11 @@ def run_model(
     max_new_tokens: int = 128,
     batch_size: int = 4,
     system_prompt: str | None = None,
+    voice: bool = False,
     loaded=None,
 ) -> ModelRun:
-    """Answers and reference loss of one model over ``samples`` (cached per version and item)."""
+    """Answers and reference loss of one model over ``samples`` (cached per version and item);
+    ``voice``: also an answer to the bare question for each sample whose prompt holds context."""
     model_dir = resolve_model_dir(model_id or None)
     stop_repeats = get_settings().LLM_STOP_REPEATS  # changes the answers, so part of the cache key
     # answers come from the service's in-process engine (LLM_BACKEND) unless a model in memory is given
@@ -163,13 +167,15 @@ def run_model(
     records = {s.id: cache.get(s) for s in samples}
     need_answer = [s for s in samples if generate and "answer" not in records[s.id]]
     need_loss = [s for s in samples if loss and "loss_sum" not in records[s.id]]
+    need_voice = [s for s in samples if voice and _grounded(s) and "voice_answer" not in records[s.id]]
     gen_s = loss_s = 0.0
-    if need_answer or need_loss:
+    if need_answer or need_loss or need_voice:
         model, tokenizer = loaded or (load_causal_lm(model_dir) if need_loss or not llm else (None, None))
         scored = _ItemWriter(label, cache, records, system_prompt)
         loss_s = scored.losses(model, tokenizer, need_loss)
         answer = _answerer(llm, model, tokenizer, max_new_tokens, stop_repeats)
         gen_s = scored.answers(answer, need_answer, batch_size)
+        gen_s += scored.answers(answer, need_voice, batch_size, voice=True)
     items = [
         ItemRun(sample_id=s.id, **{k: v for k, v in records[s.id].items() if k in ItemRun.model_fields})
         for s in samples
@@ -183,8 +189,12 @@ def run_model(
         items=items,
         generation_seconds=gen_s,
         loss_seconds=loss_s,
-        cached_items=len(samples) - len({s.id for s in need_answer} | {s.id for s in need_loss}),
+        cached_items=len(samples) - len({s.id for s in [*need_answer, *need_loss, *need_voice]}),
     )
+
+
+def _grounded(sample: EvalSample) -> bool:
+    return bool(sample.context or sample.prompt_messages)
 
 
 def _settings_key(max_new_tokens: int, system_prompt: str | None, stop_repeats: bool, llm) -> str:
@@ -228,15 +238,25 @@ class _ItemWriter:
                 bar.update()
         return time.perf_counter() - started
 
-    def answers(self, answer, samples: Sequence[EvalSample], batch_size: int) -> float:
-        """Answers of the samples, ``batch_size`` at a time; returns the seconds it took."""
+    def answers(self, answer, samples: Sequence[EvalSample], batch_size: int, voice: bool = False) -> float:
+        """Answers of the samples, ``batch_size`` at a time (``voice``: to the bare question, as
+        ``voice_answer``); returns the seconds it took."""
         started = time.perf_counter()
-        with progress(len(samples), f"{self.label}: answers", unit="answer") as bar:
+        what = "answers without context" if voice else "answers"
+        with progress(len(samples), f"{self.label}: {what}", unit="answer") as bar:
             for i in range(0, len(samples), batch_size):
                 batch = samples[i : i + batch_size]
-                outs = answer([messages_for(s, self.system_prompt) for s in batch])
+                if voice:
+                    outs = answer([loss_messages(s, self.system_prompt) for s in batch])
+                else:
+                    outs = answer([messages_for(s, self.system_prompt) for s in batch])
                 for s, (text, n, reason) in zip(batch, outs, strict=True):
-                    self._keep(s, {"answer": text, "completion_tokens": n, "finish_reason": reason})
+                    self._keep(
+                        s,
+                        {"voice_answer": text}
+                        if voice
+                        else {"answer": text, "completion_tokens": n, "finish_reason": reason},
+                    )
                 bar.update(len(batch))
         return time.perf_counter() - started
 

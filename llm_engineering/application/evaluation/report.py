@@ -33,9 +33,10 @@ METRIC_HELP: dict[str, str] = {
     "bleu": "shared word n-grams (1–4) between answer and reference, with a brevity penalty (0–100)",
     "chrf": "shared character n-grams between answer and reference (F-score, 0–100; robust for Korean)",
     "semantic_similarity": "cosine of the answer's and the reference's sentence embeddings",
-    "style_similarity": "cosine of the answer's embedding to the centre of the author's own texts",
+    "style_similarity": "cosine of the answer's embedding to the centre of the author's own texts "
+    "(on answers to the bare question when the others were grounded in retrieved passages)",
     "stylometry_distance": "distance of the answer's sentence length, vocabulary and punctuation habits "
-    "from the author's",
+    "from the author's (same answers as style similarity)",
     "judge_accuracy": "the judge model's 1–3 score for factual agreement with the reference",
     "judge_style": "the judge model's 1–3 score for writing like the reference",
     "faithfulness": "share of the answer's words that make distinct claims the retrieved context supports "
@@ -281,6 +282,9 @@ no significant difference.</p>
 <h2>Style</h2>
 <p>Author reference: {{ r.author_style.source or "none" }}
 {% if r.author_style.texts %} ({{ r.author_style.texts }} texts){% endif %}.</p>
+{% if voiced %}<p id="style-answers">Style is measured on each model's answer to the bare question,
+written without the retrieved passages: a grounded answer that copies the author's passages would
+look like the author whatever the model.</p>{% endif %}
 <table id="stylometry"><tr><th>who</th>
 <th>mean sentence words</th>
 <th>type-token ratio</th>
@@ -423,6 +427,7 @@ def render_html(result: EvaluationResult) -> str:
             "training": plot_training(result),
         },
         author=_Obj(author) if author else None,
+        voiced=any(i.voice_answer is not None for i in result.items),
         worst=worst_items(result, int(result.config.get("worst_items", 5))),
         rubric=RUBRIC,
     )

@@ -31,6 +31,8 @@ class ItemScore(BaseModel):
     sample_id: str
     model: str
     answer: str | None
+    voice_answer: str | None = None
+    """The answer to the bare question (style is scored on it) when ``answer`` was grounded."""
     finish_reason: str = ""
     metrics: dict[str, float | None] = Field(default_factory=dict)
 

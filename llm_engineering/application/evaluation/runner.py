@@ -74,6 +74,7 @@ def run_models(config: EvaluationConfig, samples: Sequence[EvalSample]) -> list[
                 max_new_tokens=config.generation.max_new_tokens,
                 batch_size=config.generation.batch_size,
                 system_prompt=config.generation.system_prompt,
+                voice=config.metrics.style and config.style.without_context,
             )
         )
     return runs

@@ -118,18 +118,32 @@ def score_items(
         for row, v in zip(per_item, ref.semantic_similarity(embedder, answers, refs), strict=True):
             row["semantic_similarity"] = v
     if toggles.style and author.center is not None:
-        for row, v in zip(per_item, sty.style_similarity(embedder, answers, author.center), strict=True):
+        voiced = style_texts(run)
+        for row, v in zip(per_item, sty.style_similarity(embedder, voiced, author.center), strict=True):
             row["style_similarity"] = v
-        for row, a in zip(per_item, answers, strict=True):
+        for row, a in zip(per_item, voiced, strict=True):
             row["stylometry_distance"] = sty.stylometry([a]).distance(author.profile) if a.strip() else None
     if toggles.faithfulness:
         for row, item in zip(per_item, run.items, strict=True):
             context = by_id[item.sample_id].context
             row["faithfulness"] = faithfulness(embedder, item.answer or "", context).score if context else None
     return [
-        ItemScore(sample_id=i.sample_id, model=run.label, answer=i.answer, finish_reason=i.finish_reason, metrics=m)
+        ItemScore(
+            sample_id=i.sample_id,
+            model=run.label,
+            answer=i.answer,
+            voice_answer=i.voice_answer,
+            finish_reason=i.finish_reason,
+            metrics=m,
+        )
         for i, m in zip(run.items, per_item, strict=True)
     ]
+
+
+def style_texts(run: ModelRun) -> list[str]:
+    """What the style metrics read for each item: the answer to the bare question when the run has
+    one (the item's answer was grounded in retrieved passages), else the answer."""
+    return [(i.voice_answer if i.voice_answer is not None else i.answer) or "" for i in run.items]
 
 
 # --- the judge ----------------------------------------------------------------------------------------
@@ -279,7 +293,7 @@ def model_summary(config: EvaluationConfig, run: ModelRun, items: Sequence[ItemS
         if values:
             summary.metrics[metric] = bootstrap_mean(values, config.confidence, config.bootstrap_resamples, config.seed)
     if config.metrics.style:
-        summary.stylometry = sty.stylometry([i.answer or "" for i in mine])
+        summary.stylometry = sty.stylometry(style_texts(run))
     return summary
 
 
