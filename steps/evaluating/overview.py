@@ -24,7 +24,7 @@ def twin_overview() -> Annotated[HTMLString, "twin_overview"]:
     client = Client()
     version = client.get_model_version(model.name, model.version)
     artifacts = client.list_artifact_versions(model_version_id=version.id, size=200, hydrate=True).items
-    runs = [client.get_pipeline_run(run_id) for run_id in version.pipeline_run_ids.values()]
+    runs = list(client.list_pipeline_runs(linked_to_model_version_id=version.id, size=200, hydrate=True).items)
     runs.sort(key=lambda r: (FLOW.index(r.pipeline.name) if r.pipeline and r.pipeline.name in FLOW else 99, r.created))
     rows = []
     for run in runs:
