@@ -67,7 +67,7 @@ def _write(message: str) -> None:
 
 
 @contextmanager
-def heartbeat(what: str, quiet_s: float = 25.0) -> Iterator[None]:
+def heartbeat(what: str, quiet_s: float = 20.0) -> Iterator[None]:
     """While the block runs, log ``what: still running`` whenever nothing was shown for ``quiet_s``
     seconds (model conversion, a slow import, a step without its own progress)."""
     stop = threading.Event()

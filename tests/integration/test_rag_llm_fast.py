@@ -48,6 +48,16 @@ def test_full_precision_engine_gives_transformers_greedy_text(fast, reference):
     assert batch == reference.chat_batch(PROMPTS, max_tokens=24)
 
 
+def test_a_long_prompt_read_in_pieces_gives_the_same_greedy_text(fast, reference):
+    from llm_engineering.infrastructure.llm.onnx_genai import PREFILL_CHUNK
+
+    notes = "BM25 still matters. " * 40 + "벡터 검색은 의미를 찾고 BM25는 낱말을 찾습니다. " * 20
+    long = [{"role": "user", "content": f"{notes}\n\nIn one sentence: why does BM25 still matter?"}]
+    answer = fast.chat(long, max_tokens=24)
+    assert answer.prompt_tokens > 2 * PREFILL_CHUNK
+    assert answer == reference.chat(long, max_tokens=24)
+
+
 def test_stream_chunks_join_to_the_whole_answer(fast):
     for messages in (PROMPTS[0], PROMPTS[1], PROMPTS[3]):  # (a loop's copies are streamed before the guard sees them)
         whole = fast.chat(messages, max_tokens=40)
