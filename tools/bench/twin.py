@@ -17,6 +17,9 @@
    test, paired bootstrap interval of the relative change), per author, and the same loss on
    text the authors did not write (the book's gpt-4o-mini answers) -- a twin that learned the
    author's voice gains more on the author's paragraphs than on generic text.
+5. Answers the first ``--style`` held-out instructions with each model (no retrieved context) and
+   compares the answers' style similarity to the author's held-out paragraphs (cosine to their
+   embedding centre, as the evaluation report computes it), paired over items.
 
 Prints JSON. Report the load average (printed) with any timing: the machine may be shared.
 """
@@ -122,6 +125,56 @@ def paired_comparison(base: list[tuple[float, int]], tuned: list[tuple[float, in
     }
 
 
+def voice_answers(model_dir: str | None, prompts: list[list[dict]], max_tokens: int) -> list[str]:
+    """Each prompt answered by the model through the service's engine (LLM_BACKEND), greedy."""
+    from llm_engineering.infrastructure.llm import local_llm
+    from llm_engineering.model.loading import resolve_model_dir
+
+    llm = local_llm(str(resolve_model_dir(model_dir)), batch_size=1)
+    return [r.text.strip() for r in llm.chat_batch(prompts, max_tokens=max_tokens)]
+
+
+def style_comparison(base_answers: list[str], tuned_answers: list[str], author_texts: list[str]) -> dict:
+    """Tuned vs base, paired over items (bootstrap interval, sign test): each answer's cosine to the
+    centre of the author's held-out paragraphs and its stylometric distance from them (the
+    evaluation's style similarity and stylometry distance), with the answers themselves."""
+    from scipy.stats import binomtest
+
+    from llm_engineering.application.evaluation import style as sty
+    from llm_engineering.application.evaluation.stats import paired_bootstrap
+    from llm_engineering.infrastructure.embeddings import get_embedder
+
+    embedder = get_embedder()
+    center = sty.centroid(embedder.encode(author_texts))
+    base = sty.style_similarity(embedder, base_answers, center)
+    tuned = sty.style_similarity(embedder, tuned_answers, center)
+    author = sty.stylometry(author_texts)
+
+    def per_item_distance(answers: list[str]) -> list[float | None]:
+        return [sty.stylometry([a]).distance(author) if a.strip() else None for a in answers]
+
+    out = {"items": len(base)}
+    for name, b, t, higher_is_better in (
+        ("style_similarity", base, tuned, True),
+        ("stylometry_distance", per_item_distance(base_answers), per_item_distance(tuned_answers), False),
+    ):
+        pairs = [(x, y) for x, y in zip(b, t, strict=True) if x is not None and y is not None]
+        paired = paired_bootstrap([x for x, _ in pairs], [y for _, y in pairs], higher_is_better, resamples=2000)
+        closer = sum((y > x) == higher_is_better for x, y in pairs if x != y)
+        further = sum(1 for x, y in pairs if x != y) - closer
+        out[name] = {
+            "base": round(sum(x for x, _ in pairs) / len(pairs), 4),
+            "tuned": round(sum(y for _, y in pairs) / len(pairs), 4),
+            "difference_95ci": paired.as_text(4),
+            "verdict": paired.verdict,
+            "items_tuned_closer": closer,
+            "items_tuned_further": further,
+            "sign_test_p": float(f"{binomtest(closer, closer + further, 0.5).pvalue:.3g}") if closer + further else 1.0,
+        }
+    out["answers"] = [{"base": b, "tuned": t} for b, t in zip(base_answers, tuned_answers, strict=True)]
+    return out
+
+
 def generic_items(corpus: Path, limit: int) -> list[tuple[list[dict], str]]:
     """Text the authors did not write: the book's gpt-4o-mini test answers with their instructions."""
     path = corpus / "instruct_datasets.json"
@@ -158,6 +211,15 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--dpo", action="store_true", help="also run DPO (needs rejected answers: slow on a CPU)")
     parser.add_argument("--max-heldout", type=int, default=120, help="score at most N held-out paragraphs")
     parser.add_argument("--generic", type=int, default=40, help="generic (non-author) answers scored")
+    parser.add_argument(
+        "--style",
+        type=int,
+        default=24,
+        metavar="N",
+        help="answer the first N held-out instructions with each model (no context) and compare their style "
+        "similarity to the author's held-out paragraphs (0: skip)",
+    )
+    parser.add_argument("--max-new-tokens", type=int, default=96, help="answer length for --style")
     parser.add_argument(
         "--threads",
         type=int,
@@ -231,6 +293,8 @@ def main(argv: list[str]) -> None:
     started = time.perf_counter()
     base_author = base_losses(author_items)
     base_generic = base_losses(generic)
+    style_prompts = [prompt for prompt, _ in author_items[: args.style]]
+    base_voice = voice_answers(None, style_prompts, args.max_new_tokens) if style_prompts else []
     report["base_scoring_s"] = round(time.perf_counter() - started, 1)
 
     raw_config = (yaml.safe_load(args.config.read_text(encoding="utf-8")) or {}).get("parameters", {}).get("training")
@@ -287,7 +351,11 @@ def main(argv: list[str]) -> None:
     started = time.perf_counter()
     tuned_author = item_losses(str(version.model_dir), author_items)
     tuned_generic = item_losses(str(version.model_dir), generic)
+    tuned_voice = voice_answers(str(version.model_dir), style_prompts, args.max_new_tokens) if style_prompts else []
     report["tuned_scoring_s"] = round(time.perf_counter() - started, 1)
+    if style_prompts:
+        held_texts = [row["completion"][0]["content"] for row in _rows(held)]
+        report["style_of_answers"] = style_comparison(base_voice, tuned_voice, held_texts)
 
     report["heldout_author_text"] = paired_comparison(base_author, tuned_author)
     report["by_author"] = {
