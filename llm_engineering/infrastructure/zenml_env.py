@@ -10,6 +10,7 @@ before ZenML opens the store, so old runs and their artifacts still open.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -33,6 +34,7 @@ def configure_zenml(settings=None, repo_root: str | Path = ".") -> Path:
     os.environ.setdefault("ZENML_ENABLE_REPO_INIT_WARNINGS", "false")
     os.environ.setdefault("ZENML_LOGGING_VERBOSITY", "WARN")
     os.environ.setdefault("AUTO_OPEN_DASHBOARD", "false")
+    logging.getLogger("zenml.zen_stores.base_zen_store").addFilter(_first_use_notice)
     root = Path(repo_root).resolve()
     if not (root / ".zen").is_dir():
         from zenml.client import Client
@@ -40,6 +42,12 @@ def configure_zenml(settings=None, repo_root: str | Path = ".") -> Path:
         Client.initialize(root=root)
         logger.debug("initialised a ZenML repository in {}", root)
     return config_path
+
+
+def _first_use_notice(record: logging.LogRecord) -> bool:
+    """False for ZenML's warning that a brand-new store gets the default stack: expected on the
+    first run of every fresh clone, and nothing to act on."""
+    return record.msg != "Setting the %s active stack to default."
 
 
 STORE = Path("local_stores") / "default_zen_store" / "zenml.db"

@@ -75,6 +75,7 @@ def test_artifacts_still_open_after_the_project_folder_moved(tmp_path):
     before.mkdir(parents=True)
     made = _run(RUN, before)
     assert made.returncode == 0, made.stderr[-3000:]
+    assert "active stack" not in made.stderr + made.stdout  # a fresh store's first run: no notice to act on
     after.parent.mkdir()
     shutil.move(before, after)  # the old place is gone
 
