@@ -133,7 +133,6 @@ def test_a_large_collection_gets_a_search_index_that_finds_the_same_nearest_poin
     until its optimizers run; build_indexes runs them (the feature pipeline calls it after
     writing), once, and the indexed search still finds each point's true neighbours."""
     import numpy as np
-
     from conftest import reset_factories
 
     vectors = np.random.default_rng(0).standard_normal((8000, 384)).astype(np.float32)
