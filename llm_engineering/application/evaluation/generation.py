@@ -242,21 +242,15 @@ class _ItemWriter:
         """Answers of the samples, ``batch_size`` at a time (``voice``: to the bare question, as
         ``voice_answer``); returns the seconds it took."""
         started = time.perf_counter()
+        prompt_of = loss_messages if voice else messages_for  # the bare question, or the item's prompt
         what = "answers without context" if voice else "answers"
         with progress(len(samples), f"{self.label}: {what}", unit="answer") as bar:
             for i in range(0, len(samples), batch_size):
                 batch = samples[i : i + batch_size]
-                if voice:
-                    outs = answer([loss_messages(s, self.system_prompt) for s in batch])
-                else:
-                    outs = answer([messages_for(s, self.system_prompt) for s in batch])
+                outs = answer([prompt_of(s, self.system_prompt) for s in batch])
                 for s, (text, n, reason) in zip(batch, outs, strict=True):
-                    self._keep(
-                        s,
-                        {"voice_answer": text}
-                        if voice
-                        else {"answer": text, "completion_tokens": n, "finish_reason": reason},
-                    )
+                    record = {"answer": text, "completion_tokens": n, "finish_reason": reason}
+                    self._keep(s, {"voice_answer": text} if voice else record)
                 bar.update(len(batch))
         return time.perf_counter() - started
 
