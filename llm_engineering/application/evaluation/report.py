@@ -308,7 +308,7 @@ look like the author whatever the model.</p>{% endif %}
  unreadable replies (left out of the averages). {% endfor %}</p>
 {% if r.judge.weak %}<p class="note">{{ r.judge.note }}</p>{% endif %}
 {% if r.judge.method %}<p>Method: {{ r.judge.method }}.{% if r.judge.sanity %} Sanity check (a correct vs a plainly
-wrong answer; needs {{ r.judge.sanity.needed }} of {{ r.judge.sanity.items }}): correct answer scored higher on
+wrong answer; needs {{ r.judge.sanity.needed }} of {{ r.judge.sanity["items"] }}): correct answer scored higher on
 {{ r.judge.sanity.scored_right }} of {{ r.judge.sanity.scored_asked }} asked{% if r.judge.sanity.preferred_right is
 not none %}, preferred in both orders on {{ r.judge.sanity.preferred_right }} of {{ r.judge.sanity.preferred_asked
 }}{% endif %}.{% endif %}</p>{% endif %}
