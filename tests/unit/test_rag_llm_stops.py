@@ -117,6 +117,27 @@ def test_tidy_keeps_the_first_sentence_of_a_loop_and_drops_broken_ends():
     assert tidy(PLAIN) == PLAIN
 
 
+def test_a_run_of_bare_source_markers_ends_the_answer_in_text_and_in_a_stream():
+    from llm_engineering.application.rag.answer import ReadableStream, tidy
+
+    looped = "I measured it on my laptop. [1] [1] [2] [3] [4] [5] [6] [7] [8] [9] [10] [11] [12] [2"
+    assert tidy(looped) == "I measured it on my laptop."  # the run and the unfinished end go
+    assert tidy("It held [1][2], as the notes say [3].") == "It held [1][2], as the notes say [3]."
+    assert tidy("Two sources agree [1], [2], [3].") == "Two sources agree [1], [2], [3]."
+
+    produced: list[str] = []
+
+    def generation():
+        for piece in looped.replace("] ", "]| ").split("|"):
+            produced.append(piece)
+            yield piece
+
+    stream = ReadableStream(generation())
+    list(stream)
+    assert len(produced) < 10  # stopped at the fourth marker, not at the token limit
+    assert stream.final().text == "I measured it on my laptop."
+
+
 def test_a_streamed_loop_stops_generating_and_ends_with_the_tidy_answer():
     from llm_engineering.application.rag.answer import ReadableStream
 

@@ -3,7 +3,8 @@
 Two modes (``RAG_ANSWER_MODE``):
 
 * ``generate`` — the LLM writes the answer from the prompt; the text is then tidied: a sentence
-  that says an earlier one again with small changes ends the answer (a small model's loop), a
+  that says an earlier one again with small changes ends the answer (a small model's loop), so
+  does a run of four or more bare source markers (``[1] [2] [3] [4] …``), a
   half-written last sentence of an answer cut by the token limit is dropped, and so is half a
   character at the end;
 * ``extractive`` — no generation: the author's own sentences that best answer the question are
@@ -45,6 +46,9 @@ _QUESTION_WORDS = frozenset(
 NO_ANSWER = "I have not written about that; nothing in my notes answers it."
 NO_ANSWER_KO = "그 주제에 대해서는 쓴 적이 없습니다. 제 노트에는 이 질문에 답할 내용이 없습니다."
 _HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
+# Four or more source markers in a row with nothing between them cite nothing: a small model's loop
+# ("[1] [1] [2] [3] [4] … [25]") that the sentence check cannot see (it has no words and no end).
+_MARKER_RUN = re.compile(r"\[\d{1,3}\](?:[\s,;]*\[\d{1,3}\]){3,}")
 
 
 def no_answer(query: str) -> str:
@@ -81,6 +85,9 @@ def tidy(text: str, cut_short: bool = False) -> str:
     ``cut_short``: generation ended at the token limit (or a loop guard), so an unfinished last
     sentence is dropped when a finished one comes before it."""
     text = text.rstrip().rstrip("\ufffd").rstrip()
+    markers = _MARKER_RUN.search(text)
+    if markers is not None:  # the run and what follows go; the answer ends as if cut short
+        text, cut_short = text[: markers.start() + markers.group().index("]") + 1], True
     repeat = first_repeat(text)
     if repeat is not None:
         text, cut_short = text[:repeat].rstrip(), True
@@ -114,6 +121,10 @@ class ReadableStream(Iterator[str]):
             raise StopIteration
         piece = next(self._pieces)
         self.received += piece
+        if _MARKER_RUN.search(self.received[-200:]):
+            self.looped = True
+            self.close()
+            return piece
         spans = sentence_spans(self.received)
         if len(spans) > self._checked + 1:  # a sentence was finished since the last check
             self._checked = len(spans) - 1
