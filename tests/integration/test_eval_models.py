@@ -91,19 +91,28 @@ def evaluated(tmp_path_factory):
         get_settings.cache_clear()
 
 
-def test_answer_loss_scores_only_the_answer_tokens(monkeypatch):
+@pytest.fixture
+def base_model(monkeypatch):
+    """The base SmolLM2 in memory, fp32 on one torch thread, with the settings pointing at the
+    shared model cache: ``(model, tokenizer)``."""
+    import torch
+
+    from llm_engineering.model.loading import load_causal_lm
+    from llm_engineering.settings import get_settings
+
+    torch.set_num_threads(1)
+    monkeypatch.setenv("MODEL_CACHE_DIR", str(MODEL_CACHE))
+    get_settings.cache_clear()
+    return load_causal_lm(None)
+
+
+def test_answer_loss_scores_only_the_answer_tokens(base_model):
     import torch
 
     from llm_engineering.application.evaluation.generation import answer_loss
     from llm_engineering.model.chat import render_chat
-    from llm_engineering.model.loading import load_causal_lm
 
-    torch.set_num_threads(1)
-    monkeypatch.setenv("MODEL_CACHE_DIR", str(MODEL_CACHE))
-    from llm_engineering.settings import get_settings
-
-    get_settings.cache_clear()
-    model, tokenizer = load_causal_lm(None)
+    model, tokenizer = base_model
     messages = [{"role": "user", "content": ITEMS[2]["instruction"]}]
     answer = ITEMS[2]["answer"]
     total, count = answer_loss(model, tokenizer, messages, answer)
@@ -121,21 +130,13 @@ def test_answer_loss_scores_only_the_answer_tokens(monkeypatch):
     assert other > total
 
 
-def test_reference_loss_is_scored_after_the_question_not_the_retrieved_passages(monkeypatch, tmp_path):
+def test_reference_loss_is_scored_after_the_question_not_the_retrieved_passages(base_model, tmp_path):
     """The test answers are the author's own text, which retrieval usually puts in the prompt: the
     loss must not reward copying it from there (a base model that copies would beat a twin that writes)."""
-    import torch
-
     from llm_engineering.application.evaluation.generation import answer_loss, run_model
     from llm_engineering.application.evaluation.samples import EvalSample
-    from llm_engineering.model.loading import load_causal_lm
 
-    torch.set_num_threads(1)
-    monkeypatch.setenv("MODEL_CACHE_DIR", str(MODEL_CACHE))
-    from llm_engineering.settings import get_settings
-
-    get_settings.cache_clear()
-    loaded = load_causal_lm(None)
+    loaded = base_model
     question, reference = ITEMS[0]["instruction"], ITEMS[0]["answer"]
     plain = EvalSample(id="plain", instruction=question, reference=reference)
     rag_prompt = [{"role": "user", "content": f"Context:\n[1] {reference}\n\n{question}"}]
@@ -241,21 +242,13 @@ def test_report_renders_in_headless_chromium_with_tables_and_images(evaluated):
         driver.quit()
 
 
-def test_style_gets_an_answer_to_the_bare_question_when_the_answer_was_grounded(monkeypatch, tmp_path):
+def test_style_gets_an_answer_to_the_bare_question_when_the_answer_was_grounded(base_model, tmp_path):
     """A grounded answer can copy the author's passages; the answer the style metrics read is the
     model's own, to the question alone: the same text the model writes for an ungrounded item."""
-    import torch
-
     from llm_engineering.application.evaluation.generation import run_model
     from llm_engineering.application.evaluation.samples import EvalSample
-    from llm_engineering.model.loading import load_causal_lm
 
-    torch.set_num_threads(1)
-    monkeypatch.setenv("MODEL_CACHE_DIR", str(MODEL_CACHE))
-    from llm_engineering.settings import get_settings
-
-    get_settings.cache_clear()
-    loaded = load_causal_lm(None)
+    loaded = base_model
     question, reference = ITEMS[1]["instruction"], ITEMS[1]["answer"]
     plain = EvalSample(id="plain", instruction=question, reference=reference)
     rag_prompt = [{"role": "user", "content": f"Context:\n[1] {reference}\n\nQuestion: {question}"}]
