@@ -198,6 +198,12 @@ class Settings(BaseSettings):
     LLM_ONNX_PRECISION: str = Field(
         "int8", pattern="^(int4|int8|fp32)$", description="Weights of the ONNX copy the onnxruntime backend runs."
     )
+    LLM_ONNX_SPIN: str = Field(
+        "auto",
+        pattern="^(auto|on|off)$",
+        description="Whether the onnxruntime backend's threads spin while they wait: on (fastest on cores of "
+        "their own), off (sleep: least hurt by other work), auto (spin while no other work keeps a core busy).",
+    )
     LLM_STOP_REPEATS: bool = Field(
         True, description="In-process model: end an answer that repeats one block three times running (kept once)."
     )

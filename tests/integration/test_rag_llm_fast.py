@@ -96,6 +96,29 @@ def test_an_answer_cut_inside_a_hangul_syllable_never_shows_half_a_character(fas
             assert "".join(pieces) == cut.text
 
 
+def test_threads_stop_spinning_when_another_process_takes_a_core(monkeypatch, reference):
+    """With LLM_ONNX_SPIN=auto the engine's threads spin only while nothing else keeps a core busy:
+    once another process does, the next answer reloads the engine with sleeping threads. The
+    answers stay the same."""
+    import subprocess
+    import time
+
+    from llm_engineering.infrastructure.llm import onnx_genai
+
+    monkeypatch.setattr(onnx_genai, "RECHECK_S", 0.5)
+    llm = onnx_genai.FastLocalLLM(precision="fp32", fallback=False, threads=2)
+    before = llm.chat(QUESTION, max_tokens=24)
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(1.0)
+        during = llm.chat(QUESTION, max_tokens=24)
+        assert not llm.spinning
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert during == before == reference.chat(QUESTION, max_tokens=24)
+
+
 def test_bad_input_gets_a_clear_error(fast):
     with pytest.raises(LLMError, match="max_tokens"):
         fast.chat(QUESTION, max_tokens=0)

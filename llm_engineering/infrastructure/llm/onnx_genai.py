@@ -27,6 +27,8 @@ from llm_engineering.infrastructure.llm.base import ChatResult, LLMError, TextSt
 from llm_engineering.infrastructure.llm.local import LocalLLM, _Run
 from llm_engineering.model.loading import (
     ModelNotFoundError,
+    OtherWork,
+    busy_cores,
     ensure_onnx_model,
     load_tokenizer,
     resolve_model_dir,
@@ -40,6 +42,12 @@ ENGINE = "onnxruntime-genai"
 # on 2 busy cores. Fed in pieces of this many tokens, the longest stall was 2 s, with the same
 # tokens out, and the prompt was read faster (8.2 s against 9.5 s whole on idle cores).
 PREFILL_CHUNK = 256
+# Spinning threads (waiting for work on a busy loop instead of sleeping) generated SmolLM2-135M int8
+# ~1.4x faster on 2 idle cores, but ~2.3x slower when another process held one of them, where
+# sleeping threads lost ~1.2x. ``LLM_ONNX_SPIN=auto`` spins while other work keeps fewer than
+# SPIN_BELOW cores busy and stops above STOP_SPIN_ABOVE (two thresholds, so it does not flap),
+# checked at load and between answers at most every RECHECK_S seconds.
+SPIN_BELOW, STOP_SPIN_ABOVE, RECHECK_S = 0.25, 0.5, 5.0
 
 
 def engine_installed() -> bool:
@@ -49,16 +57,20 @@ def engine_installed() -> bool:
         return False
 
 
-def load_engine(folder: Path, threads: int):
+def load_engine(folder: Path, threads: int, spin: bool = False):
     """An ``onnxruntime_genai.Model`` from a converted folder, on ``threads`` CPU threads.
 
-    Threads do not spin while they wait for work: spinning threads fight with whatever else
-    runs on the machine, which is what makes a busy core slow generation down many times over.
+    Unless ``spin``, threads sleep while they wait for work: spinning threads fight with whatever
+    else runs on the machine, which is what makes a busy core slow generation down many times over.
     """
     import onnxruntime_genai as og
 
     config = og.Config(str(folder))
-    session = {"intra_op_num_threads": threads, "inter_op_num_threads": 1, "session.intra_op.allow_spinning": "0"}
+    session = {
+        "intra_op_num_threads": threads,
+        "inter_op_num_threads": 1,
+        "session.intra_op.allow_spinning": "1" if spin else "0",
+    }
     config.overlay(json.dumps({"model": {"decoder": {"session_options": session}}}))
     return og.Model(config)
 
@@ -85,6 +97,10 @@ class FastLocalLLM(LocalLLM):
         self._engine_eos: set[int] = set()
         self.fallback_reason: str | None = None
         self._engine_lock = threading.Lock()
+        self._folder: Path | None = None
+        self._threads = 1
+        self._spin = False
+        self._other_work: OtherWork | None = None
 
     # ---- which backend ---------------------------------------------------------------------
     @property
@@ -133,12 +149,17 @@ class FastLocalLLM(LocalLLM):
         # every core unless INFERENCE_THREADS says otherwise: threads that do not spin lose little to
         # a busy core (docs/inference.md), unlike torch's, which ``inference_threads`` sizes
         threads = self.threads or get_settings().INFERENCE_THREADS or usable_cores()
+        spin = self._spin_setting(threads)
+        if spin is None:  # auto
+            spin = busy_cores() < SPIN_BELOW
+            self._other_work = OtherWork()
         try:
-            engine = load_engine(folder, threads)
+            engine = load_engine(folder, threads, spin)
         except Exception as exc:  # a damaged copy: build it again once
             logger.warning("the converted model {} does not load ({}); converting it again", folder, exc)
             shutil.rmtree(folder, ignore_errors=True)
-            engine = load_engine(ensure_onnx_model(source, self.precision), threads)
+            engine = load_engine(ensure_onnx_model(source, self.precision), threads, spin)
+        self._folder, self._threads, self._spin = folder, threads, spin
         config = json.loads((folder / "genai_config.json").read_text(encoding="utf-8"))
         self._context_length = int(config["model"]["context_length"])
         eos = config["model"].get("eos_token_id")
@@ -146,12 +167,41 @@ class FastLocalLLM(LocalLLM):
         self._tokenizer = load_tokenizer(source)
         self._engine = engine
         logger.info(
-            "LLM backend: {} ({}, {} threads) for {!r}, loaded in {:.1f}s",
+            "LLM backend: {} ({}, {} threads{}) for {!r}, loaded in {:.1f}s",
             ENGINE,
             self.precision,
             threads,
+            ", spinning" if spin else "",
             self.model_id,
             time.perf_counter() - started,
+        )
+
+    @property
+    def spinning(self) -> bool:
+        """Whether the engine's threads spin while they wait (``LLM_ONNX_SPIN``)."""
+        return self._spin
+
+    @staticmethod
+    def _spin_setting(threads: int) -> bool | None:
+        """``LLM_ONNX_SPIN`` for ``threads`` threads: True, False, or None for auto."""
+        if threads < 2:
+            return False  # one thread has no one to wait for
+        return {"on": True, "off": False}.get(get_settings().LLM_ONNX_SPIN)
+
+    def _follow_machine(self) -> None:
+        """With ``LLM_ONNX_SPIN=auto``, reload the engine with spinning threads turned off when other
+        work has kept a core busy since the last check, and back on when it has stopped."""
+        if self._other_work is None:
+            return
+        busy = self._other_work.since_last(RECHECK_S)
+        if busy is None or (busy <= STOP_SPIN_ABOVE if self._spin else busy >= SPIN_BELOW):
+            return
+        self._engine = load_engine(self._folder, self._threads, not self._spin)
+        self._spin = not self._spin
+        logger.info(
+            "LLM backend: other work keeps {:.1f} cores busy; threads now {}",
+            busy,
+            "spin while they wait" if self._spin else "sleep while they wait",
         )
 
     @property
@@ -188,6 +238,7 @@ class FastLocalLLM(LocalLLM):
             yield int(generator.get_next_tokens()[0])
 
     def _run(self, messages, max_tokens, temperature, top_p, stop, run: _Run, cancel=None) -> Iterator[str]:
+        self._follow_machine()
         tokenizer = self.tokenizer
         prompt_ids = tokenizer(self.render_prompt(messages), add_special_tokens=False)["input_ids"]
         max_tokens = self._fit_context(len(prompt_ids), max_tokens, self._context_length)
