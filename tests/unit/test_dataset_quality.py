@@ -112,6 +112,17 @@ def test_split_is_deterministic_stratified_and_order_independent():
     assert len(tiny_test) == 1
 
 
+def test_split_does_not_depend_on_sample_ids():
+    """Ids derive from links, and a local file's link is its path: a clone in another folder gives
+    the same samples other ids, and must still get the same split in the same row order."""
+    samples = many_samples()
+    moved = [s.model_copy(update={"id": f"elsewhere-{i * 7 % len(samples)}"}) for i, s in enumerate(samples)]
+    train, test = stratified_split(samples, 0.2, seed=7)
+    train2, test2 = stratified_split(moved, 0.2, seed=7)
+    assert [s.instruction for s in train] == [s.instruction for s in train2]
+    assert [s.instruction for s in test] == [s.instruction for s in test2]
+
+
 def test_no_test_instruction_near_duplicates_a_train_one_after_decontamination():
     train = [sample(1, "Explain how LoRA adapters reduce the memory needed for fine-tuning.", EN_ANSWER)]
     test = [

@@ -36,6 +36,7 @@ from llm_engineering.application.dataset.llm_calls import CallStats, GenerationC
 from llm_engineering.application.dataset.parsing import InstructionAnswer, InstructionOnly, parse_items
 from llm_engineering.application.dataset.quality import (
     FilterConfig,
+    content_key,
     decontaminate,
     drop_exact_duplicates,
     drop_near_duplicates,
@@ -272,6 +273,7 @@ def synthetic_samples(
 
 def _curate(samples: list, config: _BaseConfig, dropped: Counter[str]) -> tuple[list, list]:
     filters = config.filters
+    samples = sorted(samples, key=content_key)  # which of two duplicates stays must not depend on paths
     samples, counts = quality_filter(samples, filters)
     dropped.update(counts)
     samples, n = drop_exact_duplicates(samples)

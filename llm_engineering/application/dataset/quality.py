@@ -53,6 +53,14 @@ def _text_of(sample) -> str:
     return getattr(sample, "answer", None) or getattr(sample, "chosen", "")
 
 
+def content_key(sample) -> str:
+    """A sample's order key from what it says (author, category, instruction, answer), not from its
+    id: ids derive from source links, and a local file's link is its path, so ordering by id
+    gave a clone in another folder another split, other training rows and other figures."""
+    parts = (sample.author_full_name, str(sample.category), sample.instruction, _text_of(sample))
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
 def quality_filter(samples: Sequence[T], config: FilterConfig) -> tuple[list[T], Counter[str]]:
     """Samples that pass the length and language gates; drops counted per gate."""
     kept: list[T] = []
@@ -132,8 +140,8 @@ def stratified_split(
 ) -> tuple[list[T], list[T]]:
     """A seeded split with about ``test_size`` of each (author, category) group in test.
 
-    The result depends on the samples and the seed only, not on their order. With at least two
-    samples and ``test_size > 0``, test is never empty.
+    The result depends on the samples' content and the seed only, not on their order or ids
+    (:func:`content_key`). With at least two samples and ``test_size > 0``, test is never empty.
     """
     if not 0 <= test_size < 1:
         raise ValueError("test_size must be in [0, 1)")
@@ -144,17 +152,17 @@ def stratified_split(
     train: list[T] = []
     test: list[T] = []
     for name in sorted(groups):
-        members = sorted(groups[name], key=lambda s: s.id)
+        members = sorted(groups[name], key=content_key)
         random.Random(f"{seed}:{name}").shuffle(members)
         n_test = math.floor(len(members) * test_size + 0.5) if len(members) > 1 else 0
         test.extend(members[:n_test])
         train.extend(members[n_test:])
     if not test and test_size > 0 and len(train) >= 2:
-        ordered = sorted(train, key=lambda s: s.id)
+        ordered = sorted(train, key=content_key)
         pick = random.Random(seed).choice(ordered)
         train.remove(pick)
         test.append(pick)
-    return sorted(train, key=lambda s: s.id), sorted(test, key=lambda s: s.id)
+    return sorted(train, key=content_key), sorted(test, key=content_key)
 
 
 def decontaminate(
@@ -195,4 +203,4 @@ def decontaminate(
             new_train.append(sample)
         moved += len(go)
         remaining = stay
-    return sorted(new_train, key=lambda s: s.id), [s for _, s, _ in remaining], moved
+    return sorted(new_train, key=content_key), [s for _, s, _ in remaining], moved
