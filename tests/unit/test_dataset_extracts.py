@@ -90,6 +90,9 @@ def test_template_instruction_is_deterministic_and_follows_the_text_language():
     )
     instruction = template_instruction(english)
     assert instruction == template_instruction(english)
+    # the same text from a file in another folder (another link, so another extract id)
+    moved = [english.model_copy(update={"id": f"elsewhere-{n}"}) for n in range(8)]
+    assert {template_instruction(e) for e in moved} == {instruction}
     assert "Fine-tuning on a budget" in instruction and '"Why LoRA?"' in instruction
     assert "adapters" in instruction and "**" not in instruction
     korean = _extract(korean_text(8), title="모델 학습 일기")

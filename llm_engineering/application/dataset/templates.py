@@ -76,5 +76,7 @@ def template_instruction(extract: Extract, n_phrases: int = 3) -> str:
         choices = _KOREAN if title else _KOREAN_NO_TITLE
     else:
         choices = _ENGLISH if title else _ENGLISH_NO_TITLE
-    pick = int(hashlib.sha256(extract.id.encode("utf-8")).hexdigest(), 16) % len(choices)
+    # chosen by what the extract says: its id holds the source's link, a local file's path
+    seed = "\x1f".join((extract.title, extract.heading, extract.text))
+    pick = int(hashlib.sha256(seed.encode("utf-8")).hexdigest(), 16) % len(choices)
     return choices[pick].format(title=title, topic=topic, phrases=_join(phrases, korean))
