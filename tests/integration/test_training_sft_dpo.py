@@ -273,3 +273,34 @@ def test_a_dataset_smaller_than_one_batch_trains_and_says_so(model_cache, run_ro
         logger.remove(sink)
     assert result.metrics["global_step"] == 2 and (result.model_dir / "model.safetensors").is_file()
     assert any("1 training row(s), fewer than one batch (4 per step)" in m for m in messages)
+
+
+@pytest.mark.parametrize("cpu_bf16", [True, False])
+def test_cpu_bf16_runs_the_decoder_of_every_training_step_in_bf16(model_cache, run_root, instruct_data, cpu_bf16):
+    """With ``cpu_bf16`` the model's matrix products run in bf16 in the training steps themselves
+    (after the evaluation before training, as in the shipped config); without it, in fp32."""
+    from llm_engineering.model.finetuning.lora import LoraSettings
+    from llm_engineering.model.finetuning.sft import run_sft
+
+    seen: set[torch.dtype] = set()
+
+    def record(module, args, output):
+        if isinstance(module, torch.nn.Linear) and torch.is_grad_enabled():
+            seen.add(output.dtype)
+
+    config = small_sft_config(
+        max_steps=2,
+        packing=True,
+        max_length=96,
+        save_steps=100,
+        eval_before_training=True,
+        lora=LoraSettings(enabled=False),
+        cpu_bf16=cpu_bf16,
+    )
+    hook = torch.nn.modules.module.register_module_forward_hook(record)
+    try:
+        result = run_sft(instruct_data, config, output_dir=run_root / f"bf16-{cpu_bf16}", device="cpu")
+    finally:
+        hook.remove()
+    assert seen == ({torch.bfloat16} if cpu_bf16 else {torch.float32})
+    assert result.metrics["global_step"] == 2

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from loguru import logger
 
-from llm_engineering.model.finetuning.base_config import BaseRunConfig
+from llm_engineering.model.finetuning.base_config import BaseRunConfig, autocast_note
 from llm_engineering.model.finetuning.common import StageResult, StageRun, train
 from llm_engineering.model.finetuning.data import PREFERENCE_COLUMNS
 
@@ -63,7 +63,12 @@ def run_dpo(
     )
     trainer = run.trainer(DPOTrainer, ref_model=None, peft_config=config.lora.peft_config())
     logger.info(
-        "DPO of {} on {} preference pairs (beta {}, {})", run.base_dir, len(run.data["train"]), config.beta, run.device
+        "DPO of {} on {} preference pairs (beta {}, {}, {})",
+        run.base_dir,
+        len(run.data["train"]),
+        config.beta,
+        run.device,
+        autocast_note(run.model.dtype, run.device, config.cpu_bf16),
     )
     resuming = run.resuming(resume)
     train_output = train(trainer, run.checkpoints, resume)

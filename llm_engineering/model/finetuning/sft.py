@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from loguru import logger
 
-from llm_engineering.model.finetuning.base_config import BaseRunConfig
+from llm_engineering.model.finetuning.base_config import BaseRunConfig, autocast_note
 from llm_engineering.model.finetuning.common import StageResult, StageRun, eval_loss, top_blocks, train, train_only
 from llm_engineering.model.finetuning.data import INSTRUCT_COLUMNS
 
@@ -112,6 +112,6 @@ def _log_start(run: StageRun, trainer, train_tokens: int) -> None:
         train_tokens,
         f" packed into {len(trainer.train_dataset)} rows" if config.packing else "",
         run.device,
-        run.model.dtype,
+        autocast_note(run.model.dtype, run.device, config.cpu_bf16),
         f"r={config.lora.r}" if config.lora.enabled else f"off: full fine-tuning of {blocks} blocks{frozen}",
     )
