@@ -160,10 +160,16 @@ def test_trl_gets_the_arguments_of_the_run_config(tmp_path, stage, shipped, expe
         data = yaml.safe_load((root / "configs" / "training.yaml").read_text())["parameters"]["training"]
     run_config = getattr(TrainingConfig.from_dict(data), stage)
     args = run_config.trl_args(tmp_path / "checkpoints", "cpu").to_dict()
-    wanted = {**CPU_TRL_ARGS, **expected, "output_dir": str(tmp_path / "checkpoints")}
+    from llm_engineering.model.finetuning.base_config import cpu_computes_bf16
+
+    # bf16 autocast where the CPU computes bf16 natively (cpu_bf16: null in both configs)
+    wanted = {**CPU_TRL_ARGS, "bf16": cpu_computes_bf16(), **expected, "output_dir": str(tmp_path / "checkpoints")}
     assert {key: args[key] for key in wanted} == wanted
     # what only the project reads never reaches TRL
-    assert not {"lora", "time_budget_s", "max_eval_samples", "trainable_blocks", "train_embeddings"} & set(args)
+    only_ours = {"lora", "time_budget_s", "max_eval_samples", "trainable_blocks", "train_embeddings", "cpu_bf16"}
+    assert not only_ours & set(args)
+    run_config.cpu_bf16 = False
+    assert run_config.trl_args(tmp_path / "fp32", "cpu").to_dict()["bf16"] is False
 
 
 def test_time_budget_of_zero_is_a_clear_error(monkeypatch):

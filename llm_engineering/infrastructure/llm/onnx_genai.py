@@ -146,8 +146,8 @@ class FastLocalLLM(LocalLLM):
         started = time.perf_counter()
         source = resolve_model_dir(self.requested_model)
         folder = ensure_onnx_model(source, self.precision)
-        # every core unless INFERENCE_THREADS says otherwise: threads that do not spin lose little to
-        # a busy core (docs/inference.md), unlike torch's, which ``inference_threads`` sizes
+        # every core unless INFERENCE_THREADS says otherwise: threads that sleep while they wait lose
+        # little to a busy core (docs/inference.md), unlike torch's, which ``inference_threads`` sizes
         threads = self.threads or get_settings().INFERENCE_THREADS or usable_cores()
         spin = self._spin_setting(threads)
         if spin is None:  # auto
