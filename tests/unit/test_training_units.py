@@ -143,9 +143,9 @@ CPU_TRL_ARGS = {
                        "per_device_eval_batch_size": 8, "max_length": 512, "warmup_steps": 2, "packing": True,
                        "packing_strategy": "bfd_split", "eval_packing": False, "completion_only_loss": True}),
         ("dpo", False, {"learning_rate": 2e-6, "num_train_epochs": 1, "gradient_accumulation_steps": 8,
-                        "per_device_eval_batch_size": 4, "max_length": 2048, "warmup_steps": 10, "beta": 0.5}),
+                        "per_device_eval_batch_size": 4, "max_length": 2048, "warmup_steps": 10, "beta": 0.5, "bf16": False}),
         ("dpo", True, {"learning_rate": 5e-5, "num_train_epochs": 1, "gradient_accumulation_steps": 1,
-                       "per_device_eval_batch_size": 4, "max_length": 256, "warmup_steps": 1, "beta": 0.5}),
+                       "per_device_eval_batch_size": 4, "max_length": 256, "warmup_steps": 1, "beta": 0.5, "bf16": False}),
     ],
 )  # fmt: skip
 def test_trl_gets_the_arguments_of_the_run_config(tmp_path, stage, shipped, expected):
@@ -162,7 +162,7 @@ def test_trl_gets_the_arguments_of_the_run_config(tmp_path, stage, shipped, expe
     args = run_config.trl_args(tmp_path / "checkpoints", "cpu").to_dict()
     from llm_engineering.model.finetuning.base_config import cpu_computes_bf16
 
-    # bf16 autocast where the CPU computes bf16 natively (cpu_bf16: null in both configs)
+    # SFT: bf16 autocast where the CPU computes bf16 natively (cpu_bf16: null); DPO: fp32 (false)
     wanted = {**CPU_TRL_ARGS, "bf16": cpu_computes_bf16(), **expected, "output_dir": str(tmp_path / "checkpoints")}
     assert {key: args[key] for key in wanted} == wanted
     # what only the project reads never reaches TRL

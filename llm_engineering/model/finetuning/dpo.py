@@ -25,6 +25,10 @@ class DPORunConfig(BaseRunConfig):
     num_train_epochs: float = 1.0
     per_device_eval_batch_size: int = 4
     max_eval_samples: int | None = 32
+    # fp32 on a CPU unless asked: DPO's rewards are small differences of the policy's and the
+    # reference's log-probabilities, and after a few LoRA steps bf16 rounding outweighed them (the
+    # margins of a 3-step run fell where they rose in fp32). Set true to trade that for speed.
+    cpu_bf16: bool | None = False
 
     def __post_init__(self):
         super().__post_init__()
