@@ -217,8 +217,12 @@ class Settings(BaseSettings):
     RAG_HISTORY_CHARS: int = Field(
         2000, ge=0, description="Earlier turns of a conversation kept in the prompt (characters, latest first)."
     )
-    RAG_FUSION: str = Field("rrf", pattern="^(rrf|weighted)$", description="rrf or weighted (min-max scores).")
-    RAG_DENSE_WEIGHT: float = Field(1.0, ge=0, description="Weight of the dense (embedding) ranking.")
+    RAG_FUSION: str = Field(
+        "relative",
+        pattern="^(relative|rrf|weighted)$",
+        description="relative (scores over each ranking's best), rrf (reciprocal ranks) or weighted (min-max scores).",
+    )
+    RAG_DENSE_WEIGHT: float = Field(0.3, ge=0, description="Weight of the dense (embedding) ranking.")
     RAG_LEXICAL_WEIGHT: float = Field(1.0, ge=0, description="Weight of the BM25 ranking.")
     RAG_RRF_K: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     RAG_DENSE_SCRIPTS: str = Field(

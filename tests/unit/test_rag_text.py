@@ -68,7 +68,7 @@ def test_dense_weight_follows_the_question_script():
     assert dense_weight_for("벡터 데이터베이스란 무엇인가요?", config) == 0.0
     assert dense_weight_for("dpkg 명령", config) == pytest.approx(0.8 * 4 / 6)
     multilingual = RetrievalConfig(dense_scripts=parse_scripts("latin, hangul"))
-    assert dense_weight_for("벡터 데이터베이스란?", multilingual) == 1.0
+    assert dense_weight_for("벡터 데이터베이스란?", multilingual) == multilingual.dense_weight
 
 
 def _matches(full_name, text):
@@ -101,6 +101,27 @@ def test_rrf_rewards_agreement_between_rankings():
     assert max(fused, key=fused.get) == "b"
     only_dense = fuse([(dense, 1.0), (lexical, 0.0)], "rrf")
     assert max(only_dense, key=only_dense.get) == "a"
+
+
+def test_relative_fusion_lets_a_ranking_speak_with_its_own_confidence():
+    # BM25 has a clear leader; the embedder barely tells its candidates apart (cosines 0.52-0.50).
+    lexical = [("a", 30.0), ("b", 14.0), ("c", 9.0)]
+    unsure_dense = [("b", 0.52), ("c", 0.51), ("a", 0.50)]
+    fused = fuse([(unsure_dense, 1.0), (lexical, 1.0)], "relative")
+    assert sorted(fused, key=lambda key: -fused[key]) == ["a", "b", "c"]
+    # reciprocal ranks drop the scores: the same unsure dense ranking overturns the clear leader
+    rrf = fuse([(unsure_dense, 1.0), (lexical, 1.0)], "rrf")
+    assert max(rrf, key=rrf.get) == "b"
+    # a dense ranking with a clear leader of its own does move a close lexical race
+    close_lexical = [("a", 15.0), ("b", 14.0)]
+    sure_dense = [("b", 0.80), ("a", 0.40)]
+    fused = fuse([(sure_dense, 0.3), (close_lexical, 1.0)], "relative")
+    assert max(fused, key=fused.get) == "b"
+    # an id a ranking did not return gets nothing from it
+    fused = fuse([([("x", 0.9), ("y", 0.6)], 1.0), ([("z", 10.0)], 1.0)], "relative")
+    assert fused == pytest.approx({"x": 1.0, "y": 0.6 / 0.9, "z": 1.0})
+    with pytest.raises(ValueError, match="fusion must be one of"):
+        fuse([(lexical, 1.0)], "sum")
 
 
 def test_weighted_fusion_scales_each_ranking_to_zero_one():

@@ -143,9 +143,11 @@ CPU_TRL_ARGS = {
                        "per_device_eval_batch_size": 8, "max_length": 512, "warmup_steps": 2, "packing": True,
                        "packing_strategy": "bfd_split", "eval_packing": False, "completion_only_loss": True}),
         ("dpo", False, {"learning_rate": 2e-6, "num_train_epochs": 1, "gradient_accumulation_steps": 8,
-                        "per_device_eval_batch_size": 4, "max_length": 2048, "warmup_steps": 10, "beta": 0.5, "bf16": False}),
+                        "per_device_eval_batch_size": 4, "max_length": 2048, "warmup_steps": 10, "beta": 0.5,
+                        "bf16": False}),
         ("dpo", True, {"learning_rate": 5e-5, "num_train_epochs": 1, "gradient_accumulation_steps": 1,
-                       "per_device_eval_batch_size": 4, "max_length": 256, "warmup_steps": 1, "beta": 0.5, "bf16": False}),
+                       "per_device_eval_batch_size": 4, "max_length": 256, "warmup_steps": 1, "beta": 0.5,
+                       "bf16": False}),
     ],
 )  # fmt: skip
 def test_trl_gets_the_arguments_of_the_run_config(tmp_path, stage, shipped, expected):

@@ -2,7 +2,9 @@
 
 1. quality: for each corpus (``--corpus``, each in its own process and temporary DATA_DIR) imports
    it, runs the feature pipeline, then evaluates retrieval (dense, BM25, hybrid) on each of its
-   QA sets: recall@k, MRR, evidence@k, and a ``summary`` with the three side by side.
+   QA sets: recall@k, MRR, evidence@k, a ``summary`` with the three side by side, and
+   ``hybrid_against_halves``: hybrid minus each half on MRR and evidence@5, paired over the
+   questions (95% bootstrap interval, questions better and worse).
    ``handbook``: the warehouse dump (default ../shared/corpora/llm-engineers-handbook) with
    tools/bench/data/handbook_qa.jsonl (45 questions, written while the retriever was developed)
    and handbook_qa_holdout.jsonl (80 questions over all 76 articles, written independently of the
@@ -185,24 +187,56 @@ def quality(qa: Path) -> dict:
         "lexical": dict(mode="lexical"),
         "hybrid": dict(),
     }
-    out = {}
+    out, each = {}, {}
     for name, overrides in variants.items():
         retriever = ContextRetriever(RetrievalConfig.from_settings(**overrides))
         started = time.perf_counter()
-        result = measure_retrieval(rows, (1, 3, 5, 10), retriever)
+        result = measure_retrieval(rows, (1, 3, 5, 10), retriever, per_question=True)
         result["seconds"] = round(time.perf_counter() - started, 2)
         result["misses"], result["evidence_misses"] = result["misses"][:8], result["evidence_misses"][:8]
+        each[name] = result.pop("per_question")
         out[name] = result
     out["summary"] = {
         name: {"recall@5": r["recall"]["@5"], "mrr": r["mrr"], "evidence@5": r["evidence"]["@5"]}
         for name, r in out.items()
     }
+    out["hybrid_against_halves"] = {half: _paired(rows, each[half], each["hybrid"]) for half in ("dense", "lexical")}
     korean = qa.name.startswith("korean")
     out["goal"] = (
         {"recall@5": 1.0, "mrr": 0.95, "evidence@5": 0.95}
         if korean
         else {"recall@5": 0.97, "mrr": 0.90, "evidence@5": 0.90}
     )
+    return out
+
+
+def _paired(rows: list[dict], half: list[dict], hybrid: list[dict]) -> dict:
+    """Hybrid minus one half on the same questions: MRR and evidence@5 with 95% bootstrap intervals
+    and the questions each one ranks better, so "hybrid ≥ its halves" is read with its noise."""
+    from llm_engineering.application.evaluation.stats import paired_bootstrap
+
+    def reciprocal(item: dict) -> float:
+        return 1.0 / item["rank"] if item["rank"] else 0.0
+
+    def evidence5(item: dict) -> float:
+        return float(bool(item["evidence_position"] and item["evidence_position"] <= 5))
+
+    out = {}
+    for metric, value, keep in (
+        ("mrr", reciprocal, [True] * len(rows)),
+        ("evidence@5", evidence5, [bool(row.get("evidence")) for row in rows]),
+    ):
+        a = [value(item) for item, k in zip(half, keep, strict=True) if k]
+        b = [value(item) for item, k in zip(hybrid, keep, strict=True) if k]
+        comparison = paired_bootstrap(a, b, resamples=2000)
+        measured = comparison.difference is not None
+        out[metric] = {
+            "difference": round(comparison.difference, 4) if measured else None,
+            "ci95": [round(comparison.low, 4), round(comparison.high, 4)] if measured else None,
+            "verdict": comparison.verdict,
+            "hybrid_better": sum(y > x for x, y in zip(a, b, strict=True)),
+            "hybrid_worse": sum(y < x for x, y in zip(a, b, strict=True)),
+        }
     return out
 
 

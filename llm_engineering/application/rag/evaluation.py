@@ -13,7 +13,9 @@ a local file relative to the QA file), optionally ``evidence`` (a short phrase o
 ``misses`` lists the questions whose document is not first (its ``rank``, or null when it was not
 retrieved); ``evidence_misses`` the questions whose phrase is not in the first ``min(ks)`` chunks,
 with the ``position`` of the first chunk holding it (null: in none of the retrieved chunks) and
-the document's rank, which tells a ranking problem from a chunking one.
+the document's rank, which tells a ranking problem from a chunking one. With
+``per_question=True`` the report also holds each question's ``rank`` and ``evidence_position``
+(null when absent or not given), for paired comparisons of two retrievers on the same questions.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def normalise_text(text: str) -> str:
 
 
 def measure_retrieval(
-    qa_rows: Iterable[dict[str, Any]], ks: Sequence[int] = (1, 3, 5, 10), retriever=None
+    qa_rows: Iterable[dict[str, Any]], ks: Sequence[int] = (1, 3, 5, 10), retriever=None, per_question: bool = False
 ) -> dict[str, Any]:
     """recall@k, MRR and evidence@k of ``retriever`` (default: a hybrid ContextRetriever)."""
     if retriever is None:
@@ -78,7 +80,7 @@ def measure_retrieval(
     depth = ks[-1] * max(1, getattr(getattr(retriever, "config", None), "max_per_document", 1))
     hits = {k: 0 for k in ks}
     evidence_hits = {k: 0 for k in ks}
-    reciprocal, with_evidence, misses, evidence_misses = 0.0, 0, [], []
+    reciprocal, with_evidence, misses, evidence_misses, each = 0.0, 0, [], [], []
     rows = list(qa_rows)
     for row in rows:
         chunks = retriever.retrieve(row["question"], k=depth, author=row.get("author") or None).chunks
@@ -92,6 +94,7 @@ def measure_retrieval(
         reciprocal += 1.0 / rank if rank else 0.0
         for k in ks:
             hits[k] += bool(rank and rank <= k)
+        position = None
         if row.get("evidence"):
             with_evidence += 1
             phrase = normalise_text(str(row["evidence"]))
@@ -104,8 +107,9 @@ def measure_retrieval(
                 )
         if not rank or rank > ks[0]:
             misses.append({"question": row["question"], "link": gold, "rank": rank})
+        each.append({"question": row["question"], "rank": rank, "evidence_position": position})
     n = len(rows)
-    return {
+    report = {
         "questions": n,
         "recall": {f"@{k}": round(hits[k] / n, 4) if n else 0.0 for k in ks},
         "mrr": round(reciprocal / n, 4) if n else 0.0,
@@ -114,3 +118,6 @@ def measure_retrieval(
         "misses": misses,
         "evidence_misses": evidence_misses,
     }
+    if per_question:
+        report["per_question"] = each
+    return report

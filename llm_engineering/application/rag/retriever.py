@@ -12,11 +12,12 @@ sources. Steps, each timed:
    chunks are grouped into their passages. Nothing is cached in the process, so a chunk the
    feature pipeline writes or deletes is found or gone at the next search, and local mode,
    memory mode and a server run the same code;
-4. fusion of the rankings: reciprocal-rank fusion (default) or a weighted sum of min-max scaled
-   scores, with tunable weights. The dense ranking's weight is scaled by how much of the question
-   the embedding model can read (``dense_scripts``: the share of its letters in those scripts) and
-   dropped below ``dense_min_coverage``: an English-only embedder ranks a Korean question by
-   noise, which would otherwise push good keyword hits down;
+4. fusion of the rankings: a weighted sum of each ranking's scores relative to its best
+   (default), reciprocal-rank fusion, or a weighted sum of min-max scaled scores. The dense
+   ranking's weight is scaled by how much of the question the embedding model can read
+   (``dense_scripts``: the share of its letters in those scripts) and dropped below
+   ``dense_min_coverage``: an English-only embedder ranks a Korean question by noise, which would
+   otherwise push good keyword hits down;
 5. reranking (``rerank.py``; default: documents by their best chunk, inside each its chunks by
    BM25, at most N per document, the context shared among documents by their scores).
 """
@@ -43,13 +44,14 @@ from llm_engineering.infrastructure.llm import get_llm
 from llm_engineering.settings import get_settings
 
 MODES = ("hybrid", "dense", "lexical")
+FUSIONS = ("relative", "rrf", "weighted")
 
 
 @dataclass
 class RetrievalConfig:
     mode: str = "hybrid"
-    fusion: str = "rrf"  # rrf | weighted
-    dense_weight: float = 1.0
+    fusion: str = "relative"  # relative | rrf | weighted
+    dense_weight: float = 0.3
     lexical_weight: float = 1.0
     rrf_k: int = 60
     dense_scripts: frozenset[str] = frozenset({"LATIN"})  # empty: the embedder reads every script
@@ -67,8 +69,8 @@ class RetrievalConfig:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"retrieval mode must be one of {MODES}, not {self.mode!r}")
-        if self.fusion not in ("rrf", "weighted"):
-            raise ValueError(f"fusion must be 'rrf' or 'weighted', not {self.fusion!r}")
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, not {self.fusion!r}")
 
     @classmethod
     def from_settings(cls, settings=None, **overrides: Any) -> RetrievalConfig:
@@ -133,25 +135,34 @@ def to_retrieved(chunk: EmbeddedChunk, **scores: float | None) -> RetrievedChunk
 
 
 def fuse(
-    rankings: Sequence[tuple[Sequence[tuple[str, float]], float]], method: str = "rrf", rrf_k: int = 60
+    rankings: Sequence[tuple[Sequence[tuple[str, float]], float]], method: str = "relative", rrf_k: int = 60
 ) -> dict[str, float]:
     """Fused score per id from ``(ranking, weight)`` pairs, each ranking best first.
 
-    ``rrf``: sum of weight / (rrf_k + rank). ``weighted``: sum of weight × min-max scaled score.
+    ``relative``: sum of weight × score / the ranking's best score. A ranking whose scores sit close
+    together (an embedder that cannot tell the candidates apart) moves the order little, one with
+    a clear leader moves it much: each ranking speaks with its own confidence, which ranks cannot
+    carry. ``rrf``: sum of weight / (rrf_k + rank). ``weighted``: sum of weight × min-max scaled
+    score. An id a ranking did not return gets nothing from it.
     """
-    fused: dict[str, float] = {}
+    if method not in FUSIONS:
+        raise ValueError(f"fusion must be one of {FUSIONS}, not {method!r}")
+    # insertion order (the rankings' order) breaks ties, the same way in every process
+    fused: dict[str, float] = {key: 0.0 for ranking, weight in rankings if weight > 0 for key, _ in ranking}
     for ranking, weight in rankings:
         if not ranking or weight <= 0:
             continue
         if method == "rrf":
             for rank, (key, _) in enumerate(ranking, start=1):
-                fused[key] = fused.get(key, 0.0) + weight / (rrf_k + rank)
-        else:
-            scores = [s for _, s in ranking]
-            low, high = min(scores), max(scores)
-            span = (high - low) or 1.0
-            for key, score in ranking:
-                fused[key] = fused.get(key, 0.0) + weight * ((score - low) / span if high > low else 1.0)
+                fused[key] += weight / (rrf_k + rank)
+            continue
+        high, low = max(s for _, s in ranking), min(s for _, s in ranking)
+        for key, score in ranking:
+            if method == "relative":
+                scaled = max(score, 0.0) / high if high > 0 else 0.0
+            else:
+                scaled = (score - low) / (high - low) if high > low else 1.0
+            fused[key] += weight * scaled
     return fused
 
 
