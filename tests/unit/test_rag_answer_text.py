@@ -58,6 +58,31 @@ def test_a_quoted_answer_keeps_whole_quotes_within_max_tokens_and_counts_them():
     assert tiny.text == "On" and tiny.completion_tokens == 1
 
 
+def test_a_sentence_wrapped_over_lines_is_quoted_whole_and_lists_and_code_stay_out():
+    # An article exported at 78 columns: the answer's sentence runs over three lines.
+    wrapped = chunk(
+        DOC_A,
+        "## Sizing the feature store\n\n"
+        "After six months of daily snapshots the SQLite feature store had grown until\n"
+        "the file was 1.8 GB, and a full backfill of every table took forty minutes\n"
+        "on the laptop.\n\n"
+        "- snapshots kept daily for six months\n"
+        "```\nsize = store.file_size()  # 1.8 GB after six months\n```\n",
+    )
+    answer = extractive_answer("How large did the SQLite feature store file grow after six months?", [wrapped])
+    assert answer == (
+        "After six months of daily snapshots the SQLite feature store had grown until the file was 1.8 GB, "
+        "and a full backfill of every table took forty minutes on the laptop. [1]"
+    )
+    korean = chunk(
+        DOC_B,
+        "특징 저장소 파일은 여섯 달 동안 매일 스냅숏을 쌓은 뒤\n1.8GB까지 커졌고 전체 백필에는\n사십 분이 걸렸다.\n",
+    )
+    assert extractive_answer("특징 저장소 파일은 얼마나 커졌나요?", [korean]) == (
+        "특징 저장소 파일은 여섯 달 동안 매일 스냅숏을 쌓은 뒤 1.8GB까지 커졌고 전체 백필에는 사십 분이 걸렸다. [1]"
+    )
+
+
 def test_nothing_answers_it_in_korean_or_english():
     assert no_answer("김민준은 무엇을 측정하나요?") == NO_ANSWER_KO
     assert no_answer("What does Jiwon measure?") == NO_ANSWER

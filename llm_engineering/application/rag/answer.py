@@ -165,19 +165,30 @@ def unique_sources(sources: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _prose_sentences(content: str, min_words: int = 6) -> list[str]:
     """The chunk's sentences worth quoting: prose of at least ``min_words`` words, not headings,
-    list or table lines, code (fenced, or lines of code punctuation) or front matter."""
-    out = []
+    list or table lines, code (fenced, or lines of code punctuation) or front matter. Consecutive
+    prose lines are one paragraph (a wrapped line is a space, as Markdown reads it), so a sentence
+    that runs over a line break is quoted whole."""
+    out: list[str] = []
+    paragraph: list[str] = []
+
+    def end_paragraph() -> None:
+        text = " ".join(paragraph)
+        paragraph.clear()
+        for start, end in sentence_spans(text):
+            sentence = text[start:end].strip()
+            if len(words(sentence)) >= min_words:
+                out.append(sentence)
+
     in_code = False
     for line in content.splitlines():
         if line.lstrip().startswith("```"):
+            end_paragraph()
             in_code = not in_code
-            continue
-        if in_code or not line.strip() or _NOT_PROSE.match(line) or _CODE.search(line):
-            continue
-        for start, end in sentence_spans(line):
-            sentence = line[start:end].strip()
-            if len(words(sentence)) >= min_words:
-                out.append(sentence)
+        elif in_code or not line.strip() or _NOT_PROSE.match(line) or _CODE.search(line):
+            end_paragraph()
+        else:
+            paragraph.append(line.strip())
+    end_paragraph()
     return out
 
 
