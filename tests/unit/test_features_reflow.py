@@ -113,6 +113,43 @@ def test_english_is_rejoined_with_spaces_keeping_hyphens_code_tables_and_lists()
     assert out.endswith(tail)  # code, the aligned table and the list (its short line too), exactly
 
 
+# A newsletter converted from HTML at 78 columns: short paragraphs, one-line questions and
+# Markdown-escaped list items, so fewer than half of its prose lines are full.
+NEWSLETTER = """### Three lessons from a year of running the reading club
+
+We started the club with six members and a shelf of donated books, and by the
+end of the year forty people came to the Thursday meetings.
+
+Why?
+
+Because the meetings were short.
+
+Nobody had to finish the book before coming, which removed the fear that kept
+people at home, and the hour always ended on time.
+
+What we would keep:
+\\- one book a month, chosen by a vote of everyone who came the month before
+\\- a printed list of questions
+\\- tea
+
+What we would change:
+\\- start at seven, not at six, so that people who work late can still join us
+\\- a second room
+
+See you in March.
+"""
+
+
+def test_a_wrapped_text_of_short_paragraphs_is_rejoined_and_escaped_list_items_stay_apart():
+    out = reflow(NEWSLETTER)
+    assert "a shelf of donated books, and by the end of the year forty people" in out
+    assert "which removed the fear that kept people at home, and the hour" in out
+    assert "\n\\- a printed list of questions\n\\- tea\n" in out  # each item stays on its line
+    assert "\n\\- start at seven, not at six, so that people who work late can still join us\n\\- a second" in out
+    assert "Why?\n\nBecause the meetings were short.\n\n" in out
+    assert out.replace("\n", " ").split() == NEWSLETTER.replace("\n", " ").split()  # only line breaks changed
+
+
 def test_a_hyphen_is_dropped_only_where_the_document_writes_the_word_without_it():
     text = (
         "Our reading room is open to everyone who lives or works in the inter-\n"

@@ -43,7 +43,7 @@ from llm_engineering.domain.cleaned_documents import CleanedDocument, cleaned_cl
 from llm_engineering.domain.documents import Document, declared_handler
 
 #: Bump when cleaning output changes, so stored features are rebuilt.
-CLEANING_VERSION = "2"
+CLEANING_VERSION = "3"
 
 CLEANING_HANDLERS: dict[str, CleaningHandler] = {}
 

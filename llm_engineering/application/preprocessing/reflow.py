@@ -8,8 +8,10 @@ mid-word.
 The rule is conservative: when unsure, the break stays.
 
 1. A document counts as hard-wrapped only when its prose lines pile up just under one width
-   (the *wrap width*, measured in display columns: Hangul and other wide characters count 2)
-   and most of those lines end inside a sentence. Text written one paragraph per line, as
+   (the *wrap width*, measured in display columns: Hangul and other wide characters count 2) —
+   half of all its prose lines, or half of the lines a paragraph goes on after (a text of
+   short paragraphs and list items has many short last lines) — and most of those full lines
+   end inside a sentence. Text written one paragraph per line, as
    Markdown usually is, or one sentence per line, as posts often are, never has that shape and
    is left exactly as it is.
 2. Only a *full* line (close to the wrap width: the page, not the author, ended it) joins the
@@ -56,10 +58,11 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}(\s|$)")
 _UNDERLINE = re.compile(r"^\s{0,3}(=+|-+)\s*$")
 _RULE = re.compile(r"^\s*(?:[*\-_=~·•]\s*){3,}$")
-# Bullets, numbers (1. 1) (1) 1.2.), circled numbers, Korean and Latin enumerations, article
-# markers (제3조, 제2장), reference marks.
+# Bullets (also Markdown-escaped, ``\-``, as HTML-to-text converters write them), numbers
+# (1. 1) (1) 1.2.), circled numbers, Korean and Latin enumerations, article markers (제3조,
+# 제2장), reference marks.
 _LIST = re.compile(
-    r"^\s*(?:[-*+•·◦▪▫■□●○◆◇※▶►▷✓✔➢→]\s|\d{1,3}(?:\.\d{1,3})*[.)]\s|\(\d{1,3}\)\s?|[①-⑳]|"
+    r"^\s*(?:\\?[-*+•·◦▪▫■□●○◆◇※▶►▷✓✔➢→]\s|\d{1,3}(?:\.\d{1,3})*[.)]\s|\(\d{1,3}\)\s?|[①-⑳]|"
     r"[가-힣][.)]\s|\([가-힣]\)\s?|[a-zA-Z][.)]\s|\([a-zA-Z]\)\s|[ivxIVX]{1,4}[.)]\s|제\s?\d+\s?[조장절항편관호])"
 )
 _QUOTE = re.compile(r"^\s*>")
@@ -164,7 +167,17 @@ def wrap_width(lines: list[Line]) -> int | None:
     if not MIN_WRAP_WIDTH <= width <= MAX_WRAP_WIDTH:
         return None
     full = [line for line in lines if line.kind in ("prose", "list") and line.width >= FULL_SHARE * width]
-    if len(full) < MIN_FULL_LINES or len(full) < MIN_FULL_SHARE * len(widths):
+    # Lines a paragraph goes on after: in wrapped text nearly all are full, however many short
+    # paragraphs, last lines and list items the text also holds.
+    inner = [
+        line
+        for line, after in zip(lines, lines[1:], strict=False)
+        if line.kind in ("prose", "list") and line.width >= 8 and after.kind == "prose"
+    ]
+    inner_full = sum(1 for line in inner if line.width >= FULL_SHARE * width)
+    if len(full) < MIN_FULL_LINES or (
+        len(full) < MIN_FULL_SHARE * len(widths) and inner_full < MIN_FULL_SHARE * len(inner)
+    ):
         return None
     # One sentence per line (a post, a poem, a list without markers) is written that way on
     # purpose: a wrap ends a line at a sentence's end only now and then.
