@@ -83,6 +83,20 @@ def test_a_sentence_wrapped_over_lines_is_quoted_whole_and_lists_and_code_stay_o
     )
 
 
+def test_a_question_in_the_text_is_not_quoted_as_the_answer():
+    faq = chunk(
+        DOC_A,
+        "데비안 아카이브는 하루에 몇 번이나 새 꾸러미로 갱신되나요?\n\n"
+        "데비안 아카이브는 하루에 두 번 갱신되며, 미러는 보통 몇 시간 안에 따라잡는다.\n\n"
+        "So why would an archive that changes twice a day ever need a mirror close to you?\n",
+    )
+    assert extractive_answer("데비안 아카이브는 얼마나 자주 갱신되나요?", [faq]) == (
+        "데비안 아카이브는 하루에 두 번 갱신되며, 미러는 보통 몇 시간 안에 따라잡는다. [1]"
+    )
+    only_questions = chunk(DOC_B, "Why would an archive that changes twice a day ever need a mirror close to you?")
+    assert extractive_answer("Why would an archive need a mirror close to you?", [only_questions]) == NO_ANSWER
+
+
 def test_nothing_answers_it_in_korean_or_english():
     assert no_answer("김민준은 무엇을 측정하나요?") == NO_ANSWER_KO
     assert no_answer("What does Jiwon measure?") == NO_ANSWER

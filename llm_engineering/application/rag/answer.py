@@ -34,6 +34,7 @@ from llm_engineering.infrastructure.llm.base import ChatResult
 AnswerMode = Literal["generate", "extractive"]
 MODES = ("generate", "extractive", "auto")
 _END = re.compile(r"[.!?…。！？][\"'”’)\]]*$")
+_QUESTION = re.compile(r"[?？][\"'”’)\]]*$")
 _NOT_PROSE = re.compile(r"^\s*(#|[-*|>]|```|\d+\.\s|\w+:\s*$|\*\*(takeaway|한 줄 요약))", re.IGNORECASE)
 _CODE = re.compile(r"^\s{4}|\w\s*=\s*[\[({\w\"']|[;{}]\s*$|\bdef |\bimport ")
 # Words of a question that are no evidence that a sentence answers it (its content words are).
@@ -165,9 +166,10 @@ def unique_sources(sources: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _prose_sentences(content: str, min_words: int = 6) -> list[str]:
     """The chunk's sentences worth quoting: prose of at least ``min_words`` words, not headings,
-    list or table lines, code (fenced, or lines of code punctuation) or front matter. Consecutive
-    prose lines are one paragraph (a wrapped line is a space, as Markdown reads it), so a sentence
-    that runs over a line break is quoted whole."""
+    list or table lines, code (fenced, or lines of code punctuation), front matter or questions
+    (an FAQ's question or a post's rhetorical one answers nothing). Consecutive prose lines are
+    one paragraph (a wrapped line is a space, as Markdown reads it), so a sentence that runs over
+    a line break is quoted whole."""
     out: list[str] = []
     paragraph: list[str] = []
 
@@ -176,7 +178,7 @@ def _prose_sentences(content: str, min_words: int = 6) -> list[str]:
         paragraph.clear()
         for start, end in sentence_spans(text):
             sentence = text[start:end].strip()
-            if len(words(sentence)) >= min_words:
+            if len(words(sentence)) >= min_words and not _QUESTION.search(sentence):
                 out.append(sentence)
 
     in_code = False
