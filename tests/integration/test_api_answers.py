@@ -106,3 +106,42 @@ def test_models_name_the_registry_version_and_its_base_model(monkeypatch):
         other = c.post("/v1/chat/completions", json={**request, "model": "SmolLM2-135M-Instruct"})
         assert other.status_code == 404 and "'twin-v0001'" in other.json()["error"]["message"]
         assert c.get("/health").json()["limits"]["context_tokens"] == 8192  # known once the model is loaded
+
+
+# A Korean conversation whose earlier turns alone fill the model's context (~2 tokens a character).
+LONG_TURN = "데비안 아카이브는 하루에 두 번 갱신되고 미러는 몇 시간 안에 따라잡는다. " * 150
+
+
+def test_quoted_answers_are_not_refused_for_a_prompt_no_model_reads():
+    app = create_app(load_settings(RAG_ANSWER_MODE="extractive", RAG_HISTORY_CHARS=100_000), llm=local_llm())
+    history = [{"role": "user", "content": LONG_TURN}, {"role": "assistant", "content": LONG_TURN}]
+    with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=120) as c:
+        load_fixture_corpus()
+        messages = [*history, {"role": "user", "content": QUESTION}]
+        body = c.post("/v1/chat/completions", json={"messages": messages, "max_tokens": 128})
+        assert body.status_code == 200, body.text[:300]
+        assert "[1]" in body.json()["choices"][0]["message"]["content"]
+
+
+def test_a_prompt_too_long_for_the_model_leaves_out_old_turns_then_the_last_passages():
+    from llm_engineering.application.rag.pipeline import TwinRAG
+
+    load_fixture_corpus()
+    llm = local_llm()
+    rag = TwinRAG(llm=llm, answer_mode="generate", history_chars=100_000)
+    history = [{"role": "user", "content": LONG_TURN}, {"role": "assistant", "content": "네."}]
+    full = rag.prepare(QUESTION, k=6, history=history)
+    alone = rag.prepare(QUESTION, k=6)
+    assert llm.prompt_tokens(full.messages) > 8192 and len(alone.retrieval.chunks) > 2
+    budget = llm.prompt_tokens(alone.messages) - 1  # the history must go, and at least one passage
+
+    fitted = rag.prepare(QUESTION, k=6, history=history, max_prompt_tokens=budget)
+    assert llm.prompt_tokens(fitted.messages) <= budget
+    assert fitted.left_out["history_turns"] == 1 and fitted.left_out["passages"] >= 1
+    kept = fitted.retrieval.chunks
+    assert [c.chunk_id for c in kept] == [c.chunk_id for c in alone.retrieval.chunks[: len(kept)]]  # the best
+    assert fitted.messages[-1]["content"].endswith(QUESTION) and LONG_TURN not in str(fitted.messages)
+    assert len(fitted.sources()) == len(kept)  # the sources are what the model reads
+    # Quoted answers read every passage: nothing is left out for them.
+    quoting = TwinRAG(llm=llm, answer_mode="extractive", history_chars=100_000)
+    assert quoting.prepare(QUESTION, k=6, history=history, max_prompt_tokens=budget).left_out == {}

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from loguru import logger
+
 from llm_engineering.application.rag.answer import (
     QuotedStream,
     ReadableStream,
@@ -35,6 +37,7 @@ class PreparedPrompt:
     retrieval: Retrieval | None
     timings_ms: dict[str, float] = field(default_factory=dict)
     query: str = ""
+    left_out: dict[str, int] = field(default_factory=dict)  # history turns and passages cut to fit
 
     def sources(self) -> list[dict[str, Any]]:
         return [c.source() for c in self.retrieval.chunks] if self.retrieval else []
@@ -88,15 +91,55 @@ class TwinRAG:
         author: str | None = None,
         history: Sequence[Message] = (),
         use_rag: bool = True,
+        max_prompt_tokens: int | None = None,
     ) -> PreparedPrompt:
+        """Retrieval and the prompt. ``max_prompt_tokens``: when the model will read the prompt and
+        can count it, the oldest turns of the history and then the lowest-ranked passages are left
+        out until it fits (Korean passages take about two tokens a character). The question is
+        never cut, and one passage always stays: a prompt that still does not fit is for the
+        caller to refuse. ``left_out`` says what was dropped; the sources are the passages kept."""
         history = trim_history(history, self.history_chars)
-        if not use_rag:
-            messages = [*history, {"role": "user", "content": query}]
-            return PreparedPrompt(messages=list(messages), retrieval=None, query=query)
-        retrieval = self.retriever.retrieve(query, k=k, author=author)
-        messages = build_rag_messages(query, retrieval.chunks, retrieval.query.author_full_name, history)
-        timings = {f"retrieval_{key}": value for key, value in retrieval.timings_ms.items()}
-        return PreparedPrompt(messages=messages, retrieval=retrieval, timings_ms=timings, query=query)
+        retrieval, timings = None, {}
+        if use_rag:
+            retrieval = self.retriever.retrieve(query, k=k, author=author)
+            timings = {f"retrieval_{key}": value for key, value in retrieval.timings_ms.items()}
+        left_out: dict[str, int] = {}
+        if max_prompt_tokens is not None and not (retrieval is not None and self.answer_mode == "extractive"):
+            history, retrieval, left_out = self._fit(query, history, retrieval, max_prompt_tokens)
+        return PreparedPrompt(
+            messages=self._messages(query, history, retrieval),
+            retrieval=retrieval,
+            timings_ms=timings,
+            query=query,
+            left_out=left_out,
+        )
+
+    @staticmethod
+    def _messages(query: str, history: Sequence[Message], retrieval: Retrieval | None) -> list[Message]:
+        if retrieval is None:
+            return [*history, {"role": "user", "content": query}]
+        return build_rag_messages(query, retrieval.chunks, retrieval.query.author_full_name, history)
+
+    def _fit(
+        self, query: str, history: list[Message], retrieval: Retrieval | None, budget: int
+    ) -> tuple[list[Message], Retrieval | None, dict[str, int]]:
+        count = getattr(self.llm, "prompt_tokens", None)
+        if count is None:  # a server counts for itself
+            return history, retrieval, {}
+        turns = passages = 0
+        while count(self._messages(query, history, retrieval)) > budget:
+            if history:
+                history = trim_history(history[1:], self.history_chars)  # the oldest question and its answer
+                turns += 1
+            elif retrieval is not None and len(retrieval.chunks) > 1:
+                retrieval = replace(retrieval, chunks=retrieval.chunks[:-1])
+                passages += 1
+            else:
+                break
+        left_out = {name: n for name, n in (("history_turns", turns), ("passages", passages)) if n}
+        if left_out:
+            logger.debug(f"prompt fitted to {budget} tokens by leaving out {left_out}")
+        return history, retrieval, left_out
 
     def _extractive(self, prepared: PreparedPrompt) -> bool:
         return prepared.retrieval is not None and self.answer_mode == "extractive"

@@ -58,11 +58,17 @@ def max_tokens_for(settings, requested: int | None) -> int:
 
 
 def prepare(s: Services, query: str, k, author, use_rag: bool, history=(), max_tokens: int = 0) -> PreparedPrompt:
+    """The prompt, its older turns and lowest-ranked passages left out where the model's context
+    needs it; a prompt whose question alone does not fit is refused (400)."""
+    window = getattr(s.llm, "context_window", None)
+    s.context_tokens = window or None  # known once the model is loaded
+    budget = window - max_tokens if window else None
     try:
-        prepared = s.rag.prepare(query, k=k, author=author, history=history, use_rag=use_rag)
+        prepared = s.rag.prepare(query, k=k, author=author, history=history, use_rag=use_rag, max_prompt_tokens=budget)
     except UnknownAuthorError:
         raise APIError(422, _unknown_author(author or ""), param="author", code="unknown_author") from None
-    _check_context(s, prepared.messages, max_tokens)
+    if prepared.retrieval is None or s.rag.answer_mode != "extractive":  # quotes: no model reads it
+        _check_context(s, prepared.messages, max_tokens)
     return prepared
 
 
@@ -76,9 +82,8 @@ def _unknown_author(name: str, shown: int = 8) -> str:
 def _check_context(s: Services, messages, max_tokens: int) -> None:
     """Refuse a prompt that, after the chat template, leaves less than ``max_tokens`` of the model's
     context (backends that cannot tell, e.g. a remote server, judge it themselves)."""
-    window = getattr(s.llm, "context_window", None)
+    window = s.context_tokens
     count = getattr(s.llm, "prompt_tokens", None)
-    s.context_tokens = window or None
     if not window or count is None:
         return
     tokens = count(messages)
