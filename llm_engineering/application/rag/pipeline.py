@@ -104,7 +104,7 @@ class TwinRAG:
             retrieval = self.retriever.retrieve(query, k=k, author=author)
             timings = {f"retrieval_{key}": value for key, value in retrieval.timings_ms.items()}
         left_out: dict[str, int] = {}
-        if max_prompt_tokens is not None and not (retrieval is not None and self.answer_mode == "extractive"):
+        if max_prompt_tokens is not None and not self.quotes(retrieval):
             history, retrieval, left_out = self._fit(query, history, retrieval, max_prompt_tokens)
         return PreparedPrompt(
             messages=self._messages(query, history, retrieval),
@@ -141,22 +141,23 @@ class TwinRAG:
             logger.debug(f"prompt fitted to {budget} tokens by leaving out {left_out}")
         return history, retrieval, left_out
 
-    def _extractive(self, prepared: PreparedPrompt) -> bool:
-        return prepared.retrieval is not None and self.answer_mode == "extractive"
+    def quotes(self, retrieval: Retrieval | None) -> bool:
+        """True when the answer is quoted from the retrieved passages: no model reads the prompt."""
+        return retrieval is not None and self.answer_mode == "extractive"
 
     def _quoted(self, prepared: PreparedPrompt, max_tokens: int | None) -> ChatResult:
         return quoted_answer(prepared.query, prepared.retrieval.chunks, token_counter(self.llm), max_tokens)
 
     def respond(self, prepared: PreparedPrompt, **options) -> ChatResult:
         """The answer to a prepared prompt in the answer mode (``options``: ``LLMClient.chat``'s)."""
-        if self._extractive(prepared):
+        if self.quotes(prepared.retrieval):
             return self._quoted(prepared, options.get("max_tokens"))
         result = self.llm.chat(prepared.messages, **options)
         return replace(result, text=tidy(result.text, cut_short=result.finish_reason == "length"))
 
     def respond_stream(self, prepared: PreparedPrompt, **options) -> ReadableStream:
         """Pieces of the answer as they come; once exhausted, ``.final()`` is the tidy answer."""
-        if self._extractive(prepared):
+        if self.quotes(prepared.retrieval):
             return QuotedStream(self._quoted(prepared, options.get("max_tokens")))
         return ReadableStream(self.llm.stream(prepared.messages, **options))
 

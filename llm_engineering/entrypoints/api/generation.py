@@ -67,7 +67,7 @@ def prepare(s: Services, query: str, k, author, use_rag: bool, history=(), max_t
         prepared = s.rag.prepare(query, k=k, author=author, history=history, use_rag=use_rag, max_prompt_tokens=budget)
     except UnknownAuthorError:
         raise APIError(422, _unknown_author(author or ""), param="author", code="unknown_author") from None
-    if prepared.retrieval is None or s.rag.answer_mode != "extractive":  # quotes: no model reads it
+    if not s.rag.quotes(prepared.retrieval):
         _check_context(s, prepared.messages, max_tokens)
     return prepared
 
