@@ -97,6 +97,21 @@ def test_a_question_in_the_text_is_not_quoted_as_the_answer():
     assert extractive_answer("Why would an archive need a mirror close to you?", [only_questions]) == NO_ANSWER
 
 
+def test_paragraphs_glued_into_one_run_of_text_are_not_quoted():
+    # A page extraction that lost the spaces between paragraphs: 75 words with no sentence end to cut at.
+    glued = (
+        "Why are we doing this?A quick reminder from previous lessonsTo give you some context, the feature "
+        "pipeline listens to the queue and loads every cleaned post into the Qdrant vector database, which is "
+        "our feature store.Why we are solving itThe feature store is the central point of access for every "
+        "feature the training and inference pipelines use, and Qdrant keeps the posts, articles and code "
+        "snippets in sync with MongoDB in real time."
+    )
+    page = chunk(DOC_A, glued + "\n\nWe picked Qdrant because it is open source and its Rust engine filters fast.\n")
+    assert extractive_answer("Why is Qdrant the vector database for the posts?", [page]) == (
+        "We picked Qdrant because it is open source and its Rust engine filters fast. [1]"
+    )
+
+
 def test_nothing_answers_it_in_korean_or_english():
     assert no_answer("김민준은 무엇을 측정하나요?") == NO_ANSWER_KO
     assert no_answer("What does Jiwon measure?") == NO_ANSWER

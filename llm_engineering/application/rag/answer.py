@@ -164,10 +164,15 @@ def unique_sources(sources: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+# A "sentence" longer than this is text whose sentences lost their spaces ("…this?A quick
+# reminder…", as some page extractions glue paragraphs): a wall of text, not a quote.
+MAX_QUOTE_WORDS = 60
+
+
 def _prose_sentences(content: str, min_words: int = 6) -> list[str]:
-    """The chunk's sentences worth quoting: prose of at least ``min_words`` words, not headings,
-    list or table lines, code (fenced, or lines of code punctuation), front matter or questions
-    (an FAQ's question or a post's rhetorical one answers nothing). Consecutive prose lines are
+    """The chunk's sentences worth quoting: prose of ``min_words`` to ``MAX_QUOTE_WORDS`` words,
+    not headings, list or table lines, code (fenced, or lines of code punctuation), front matter
+    or questions (an FAQ's question or a post's rhetorical one answers nothing). Consecutive prose lines are
     one paragraph (a wrapped line is a space, as Markdown reads it), so a sentence that runs over
     a line break is quoted whole."""
     out: list[str] = []
@@ -178,7 +183,7 @@ def _prose_sentences(content: str, min_words: int = 6) -> list[str]:
         paragraph.clear()
         for start, end in sentence_spans(text):
             sentence = text[start:end].strip()
-            if len(words(sentence)) >= min_words and not _QUESTION.search(sentence):
+            if min_words <= len(words(sentence)) <= MAX_QUOTE_WORDS and not _QUESTION.search(sentence):
                 out.append(sentence)
 
     in_code = False
