@@ -112,6 +112,18 @@ def test_paragraphs_glued_into_one_run_of_text_are_not_quoted():
     )
 
 
+def test_quotes_read_as_text_without_markdown_marks_and_keep_every_word():
+    page = chunk(
+        DOC_A,
+        "To cut the VRAM of fine-tuning we load the model in **4-bit precision** and train a _LoRA_ "
+        "adapter on top of**the frozen weights** with __init__ and my_config unchanged.\n",
+    )
+    assert extractive_answer("How do we cut the VRAM of fine-tuning?", [page]) == (
+        "To cut the VRAM of fine-tuning we load the model in 4-bit precision and train a LoRA "
+        "adapter on top of the frozen weights with __init__ and my_config unchanged. [1]"
+    )
+
+
 def test_nothing_answers_it_in_korean_or_english():
     assert no_answer("김민준은 무엇을 측정하나요?") == NO_ANSWER_KO
     assert no_answer("What does Jiwon measure?") == NO_ANSWER

@@ -244,7 +244,31 @@ def _quotes(query: str, chunks: Sequence[RetrievedChunk], max_sentences: int) ->
         if not any(is_near_repeat(units[i], units[j]) for j in chosen):
             chosen.append(i)
     chosen.sort(key=lambda i: candidates[i][:2])
-    return [(candidates[i][2], numbers[str(chunks[candidates[i][0]].document_id)]) for i in chosen]
+    return [(plain(candidates[i][2]), numbers[str(chunks[candidates[i][0]].document_id)]) for i in chosen]
+
+
+# Markdown marks that only style the text, **bold**, *italic* and _italic_, and backslash escapes
+# (\- \* \_) as HTML-to-text converters write them. ``__x__`` is left alone: it is how Python
+# names its dunders.
+_EMPHASIS = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*|(?<![\w*_])([*_])(?=[^\s*_])(.+?)(?<=[^\s*_])\2(?![\w*_])")
+_ESCAPE = re.compile(r"\\([-*_#>+!`.\[\]()])")
+
+
+def plain(sentence: str) -> str:
+    """``sentence`` as a person reads it on a page that shows text, not Markdown: emphasis marks
+    and backslash escapes go (a mark glued to a word becomes a space), every word stays."""
+
+    def unmark(match: re.Match) -> str:
+        text = match.group(1) or match.group(3)
+        before = match.string[match.start() - 1] if match.start() else " "
+        after = match.string[match.end()] if match.end() < len(match.string) else " "
+        return (" " if before.isalnum() else "") + text + (" " if after.isalnum() else "")
+
+    sentence = _ESCAPE.sub(r"\1", sentence)
+    previous = None
+    while previous != sentence:  # nested emphasis: ***both*** or **bold _italic_**
+        previous, sentence = sentence, _EMPHASIS.sub(unmark, sentence)
+    return sentence
 
 
 def extractive_answer(query: str, chunks: Sequence[RetrievedChunk], max_sentences: int = 3) -> str:
