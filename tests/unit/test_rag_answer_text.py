@@ -58,7 +58,7 @@ def test_a_quoted_answer_keeps_whole_quotes_within_max_tokens_and_counts_them():
     assert tiny.text == "On" and tiny.completion_tokens == 1
 
 
-def test_a_sentence_wrapped_over_lines_is_quoted_whole_and_lists_and_code_stay_out():
+def test_a_sentence_wrapped_over_lines_is_quoted_whole_and_code_stays_out():
     # An article exported at 78 columns: the answer's sentence runs over three lines.
     wrapped = chunk(
         DOC_A,
@@ -122,6 +122,30 @@ def test_quotes_read_as_text_without_markdown_marks_and_keep_every_word():
         "To cut the VRAM of fine-tuning we load the model in 4-bit precision and train a LoRA "
         "adapter on top of the frozen weights with __init__ and my_config unchanged. [1]"
     )
+
+
+def test_indented_answers_and_list_items_are_quoted_and_code_is_not():
+    # A plain-text FAQ indents its answers by four spaces and lists options as items.
+    faq = chunk(
+        DOC_A,
+        "5.1. 데비안 아카이브는 하루에 몇 번이나 새 꾸러미로 갱신되나요?\n\n"
+        "    데비안 아카이브는 하루에 두 번 갱신되며, 미러는 보통 몇 시간 안에 따라잡는다.\n\n"
+        "    dpkg를 여러 옵션으로 호출할 수 있습니다. 공통 용도:\n\n"
+        "      * 지정된 패키지 파일의 제어 정보를 화면에 출력: dpkg --info foo_1.0-1.deb.\n\n"
+        "      * 패키지를 설치: dpkg --install foo_1.0-1.deb.\n",
+    )
+    assert extractive_answer("데비안 아카이브는 하루에 몇 번 갱신되나요?", [faq]) == (
+        "데비안 아카이브는 하루에 두 번 갱신되며, 미러는 보통 몇 시간 안에 따라잡는다. [1]"
+    )
+    assert extractive_answer("패키지 파일의 제어 정보를 화면에 출력하려면 dpkg에 어떤 옵션을 주나요?", [faq]) == (
+        "지정된 패키지 파일의 제어 정보를 화면에 출력: dpkg --info foo_1.0-1.deb. [1]"
+    )
+    code = chunk(
+        DOC_B,
+        "```python\n# the archive is refreshed twice a day by the mirror cron job here\nrefresh(archive)\n```\n\n"
+        "    # the archive is refreshed twice a day by the mirror cron job\n    schedule(refresh, hours=12)\n",
+    )
+    assert extractive_answer("How often is the archive refreshed by the mirror job?", [code]) == NO_ANSWER
 
 
 def test_nothing_answers_it_in_korean_or_english():

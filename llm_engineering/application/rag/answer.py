@@ -28,6 +28,7 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from llm_engineering.application.text import is_near_repeat, lexical_units, sentence_spans, words
+from llm_engineering.application.text.lines import classify
 from llm_engineering.domain.queries import RetrievedChunk
 from llm_engineering.infrastructure.llm.base import ChatResult
 
@@ -35,8 +36,10 @@ AnswerMode = Literal["generate", "extractive"]
 MODES = ("generate", "extractive", "auto")
 _END = re.compile(r"[.!?…。！？][\"'”’)\]]*$")
 _QUESTION = re.compile(r"[?？][\"'”’)\]]*$")
-_NOT_PROSE = re.compile(r"^\s*(#|[-*|>]|```|\d+\.\s|\w+:\s*$|\*\*(takeaway|한 줄 요약))", re.IGNORECASE)
-_CODE = re.compile(r"^\s{4}|\w\s*=\s*[\[({\w\"']|[;{}]\s*$|\bdef |\bimport ")
+# Prose lines that are no sentence of the author's: code comments, front-matter keys, summary labels.
+_NOT_PROSE = re.compile(r"^\s*(#|//|\w+:\s*$|\*\*(takeaway|한 줄 요약))", re.IGNORECASE)
+# Code written as a prose line (no fence, no indentation).
+_CODE = re.compile(r"\w\s*=\s*[\[({\w\"']|[;{}]\s*$|\bdef |\bimport ")
 # Words of a question that are no evidence that a sentence answers it (its content words are).
 _QUESTION_WORDS = frozenset(
     """a an the is are was were be been do does did what which who whom whose how why when where
@@ -170,11 +173,13 @@ MAX_QUOTE_WORDS = 60
 
 
 def _prose_sentences(content: str, min_words: int = 6) -> list[str]:
-    """The chunk's sentences worth quoting: prose of ``min_words`` to ``MAX_QUOTE_WORDS`` words,
-    not headings, list or table lines, code (fenced, or lines of code punctuation), front matter
-    or questions (an FAQ's question or a post's rhetorical one answers nothing). Consecutive prose lines are
-    one paragraph (a wrapped line is a space, as Markdown reads it), so a sentence that runs over
-    a line break is quoted whole."""
+    """The chunk's sentences worth quoting: sentences of ``min_words`` to ``MAX_QUOTE_WORDS``
+    words from its prose paragraphs and list items (``text.classify``'s kinds; an indented
+    paragraph is prose unless it looks like code), not from headings, tables, code, front matter
+    or questions (an FAQ's question or a post's rhetorical one answers nothing). Consecutive prose
+    lines are one paragraph (a wrapped line is a space, as Markdown reads it), so a sentence that
+    runs over a line break is quoted whole; a list item, without its marker, is a paragraph of
+    its own with the lines that continue it."""
     out: list[str] = []
     paragraph: list[str] = []
 
@@ -186,15 +191,14 @@ def _prose_sentences(content: str, min_words: int = 6) -> list[str]:
             if min_words <= len(words(sentence)) <= MAX_QUOTE_WORDS and not _QUESTION.search(sentence):
                 out.append(sentence)
 
-    in_code = False
-    for line in content.splitlines():
-        if line.lstrip().startswith("```"):
+    for line in classify(content.splitlines()):
+        if line.kind == "list":
             end_paragraph()
-            in_code = not in_code
-        elif in_code or not line.strip() or _NOT_PROSE.match(line) or _CODE.search(line):
-            end_paragraph()
+            paragraph.append(line.text.expandtabs(4)[line.content_indent :].strip())
+        elif line.kind == "prose" and not _NOT_PROSE.match(line.text) and not _CODE.search(line.text):
+            paragraph.append(line.text.strip())
         else:
-            paragraph.append(line.strip())
+            end_paragraph()
     end_paragraph()
     return out
 
