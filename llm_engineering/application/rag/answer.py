@@ -174,7 +174,7 @@ MAX_QUOTE_WORDS = 60
 
 def _prose_sentences(content: str, min_words: int = 6) -> list[str]:
     """The chunk's sentences worth quoting: sentences of ``min_words`` to ``MAX_QUOTE_WORDS``
-    words from its prose paragraphs and list items (``text.classify``'s kinds; an indented
+    words from its prose paragraphs and list items (``text.lines.classify``'s kinds; an indented
     paragraph is prose unless it looks like code), not from headings, tables, code, front matter
     or questions (an FAQ's question or a post's rhetorical one answers nothing). Consecutive prose
     lines are one paragraph (a wrapped line is a space, as Markdown reads it), so a sentence that
