@@ -147,14 +147,13 @@ def fuse(
     """
     if method not in FUSIONS:
         raise ValueError(f"fusion must be one of {FUSIONS}, not {method!r}")
-    # insertion order (the rankings' order) breaks ties, the same way in every process
-    fused: dict[str, float] = {key: 0.0 for ranking, weight in rankings if weight > 0 for key, _ in ranking}
+    fused: dict[str, float] = {}  # insertion order (the rankings' order) breaks ties
     for ranking, weight in rankings:
         if not ranking or weight <= 0:
             continue
         if method == "rrf":
             for rank, (key, _) in enumerate(ranking, start=1):
-                fused[key] += weight / (rrf_k + rank)
+                fused[key] = fused.get(key, 0.0) + weight / (rrf_k + rank)
             continue
         high, low = max(s for _, s in ranking), min(s for _, s in ranking)
         for key, score in ranking:
@@ -162,7 +161,7 @@ def fuse(
                 scaled = max(score, 0.0) / high if high > 0 else 0.0
             else:
                 scaled = (score - low) / (high - low) if high > low else 1.0
-            fused[key] += weight * scaled
+            fused[key] = fused.get(key, 0.0) + weight * scaled
     return fused
 
 
